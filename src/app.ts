@@ -1,0 +1,111 @@
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { Config } from './config.js';
+import { installBundleHandler } from './fhir/bundle.js';
+import type { FhirDefinitions } from './fhir/definitions.js';
+import { OperationRegistry } from './fhir/operations.js';
+import { everythingOperation } from './fhir/operations/everything.js';
+import { lastnOperation } from './fhir/operations/lastn.js';
+import { matchOperation } from './fhir/operations/match.js';
+import { validateOperation } from './fhir/operations/validate.js';
+import { FhirRouter } from './fhir/router.js';
+import { assertValid } from './fhir/validation.js';
+import { checkAcceptable, readBody } from './http/body.js';
+import { errorBoundary } from './http/error-boundary.js';
+import { Metrics } from './http/metrics.js';
+import { type AppState, requestId } from './http/request-id.js';
+import { fhirResponse } from './http/response.js';
+import type { Logger } from './logger.js';
+import { schemaVersion, SCHEMA_VERSION } from './storage/migrations.js';
+import { Repository } from './storage/repository.js';
+import { SearchIndexer } from './storage/search-index.js';
+import type { SqlClient } from './storage/sql.js';
+import type { FhirRequest } from './fhir/types.js';
+
+export interface App {
+  koa: Koa<AppState>;
+  router: FhirRouter;
+}
+
+/**
+ * Assembles the server. Read top to bottom, this is the path of a request:
+ * request id + access log → metrics → error boundary → operability endpoints → FHIR dispatcher.
+ */
+export async function createApp(config: Config, sql: SqlClient, defs: FhirDefinitions, logger: Logger): Promise<App> {
+  const repo = new Repository(sql, new SearchIndexer(defs, config.baseUrl), (resource) =>
+    assertValid(defs, resource, { unknownProfile: config.unknownProfile }),
+  );
+  const fhir = new FhirRouter(defs, repo, {
+    baseUrl: config.baseUrl,
+    defaultPageSize: config.defaultPageSize,
+    maxPageSize: config.maxPageSize,
+  });
+  installBundleHandler(fhir);
+  const operations = new OperationRegistry(fhir);
+  for (const op of [validateOperation, everythingOperation, lastnOperation, matchOperation]) {
+    operations.register(op);
+  }
+  await operations.loadCustomOperations();
+
+  const metrics = new Metrics(sql);
+  const koa = new Koa<AppState>({ proxy: true });
+  koa.use(requestId(logger));
+  koa.use(metrics.middleware());
+  koa.use(errorBoundary(logger));
+
+  const ops = new Router<AppState>();
+  ops.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  ops.get('/readyz', async (ctx) => {
+    try {
+      const version = await schemaVersion(sql);
+      const ready = version === SCHEMA_VERSION;
+      ctx.status = ready ? 200 : 503;
+      ctx.body = { status: ready ? 'ready' : 'migrating', database: sql.kind, schemaVersion: version };
+    } catch {
+      ctx.status = 503;
+      ctx.body = { status: 'database unreachable', database: sql.kind };
+    }
+  });
+  ops.get('/metrics', async (ctx) => {
+    ctx.type = metrics.registry.contentType;
+    ctx.body = await metrics.registry.metrics();
+  });
+  ops.get('/', (ctx) => {
+    ctx.body = { name: 'carelens', fhirBaseUrl: config.baseUrl, capabilityStatement: `${config.baseUrl}/metadata` };
+  });
+  koa.use(ops.routes());
+
+  const fhirPrefix = new URL(config.baseUrl).pathname.replace(/\/$/, '');
+  koa.use(async (ctx, next) => {
+    if (ctx.path !== fhirPrefix && !ctx.path.startsWith(fhirPrefix + '/')) {
+      return next();
+    }
+    checkAcceptable(ctx);
+    const { body, contentType } = await readBody(ctx, config.maxBodyBytes);
+    const prefer = ctx.get('Prefer');
+    const request: FhirRequest = {
+      method: ctx.method as FhirRequest['method'],
+      path: decodeURIComponent(ctx.path.slice(fhirPrefix.length)),
+      query: [...new URLSearchParams(ctx.querystring)],
+      body,
+      contentType,
+      ifMatch: ctx.get('If-Match') || undefined,
+      ifNoneMatch: ctx.get('If-None-Match') || undefined,
+      ifNoneExist: ctx.get('If-None-Exist') || undefined,
+      ifModifiedSince: ctx.get('If-Modified-Since') || undefined,
+      lenient: /handling=lenient/.test(prefer),
+      preferReturn: /return=minimal/.test(prefer)
+        ? 'minimal'
+        : /return=OperationOutcome/i.test(prefer)
+          ? 'OperationOutcome'
+          : /return=representation/.test(prefer)
+            ? 'representation'
+            : undefined,
+    };
+    fhirResponse(ctx, request, await fhir.handle(request));
+  });
+
+  return { koa, router: fhir };
+}

@@ -1,0 +1,102 @@
+/**
+ * One typed configuration object, read from the environment once at start-up.
+ * Invalid values stop the process with a message naming the variable, rather than
+ * surfacing later as a confusing runtime failure.
+ */
+export interface Config {
+  /** TCP port the HTTP server listens on. */
+  port: number;
+  /** Host/interface to bind. */
+  host: string;
+  /** Public base URL of the FHIR endpoint (used in Location headers, fullUrls and links). */
+  baseUrl: string;
+  /** PostgreSQL connection string; when absent the embedded PGlite database is used. */
+  databaseUrl?: string;
+  /** Data directory of the embedded database. */
+  dataDir: string;
+  /** Size of the pg connection pool (ignored by PGlite, which has one connection). */
+  databasePoolSize: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Largest accepted request body in bytes. */
+  maxBodyBytes: number;
+  /** Default and maximum page sizes for search. */
+  defaultPageSize: number;
+  maxPageSize: number;
+  /** What to do with a meta.profile the server does not know: reject (error) or accept with a warning. */
+  unknownProfile: 'error' | 'warning';
+  /** Load the demo data set at start-up. */
+  loadDemoData: boolean;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export class ConfigError extends Error {}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') {
+    return fallback;
+  }
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') {
+    return fallback;
+  }
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
+  }
+  return raw as T;
+}
+
+function bool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') {
+    return fallback;
+  }
+  if (['1', 'true', 'yes'].includes(raw.toLowerCase())) {
+    return true;
+  }
+  if (['0', 'false', 'no'].includes(raw.toLowerCase())) {
+    return false;
+  }
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly string[] = process.argv.slice(2)): Config {
+  const port = int(env, 'PORT', 8080, 0, 65535);
+  const host = env.HOST || '127.0.0.1';
+  const baseUrl = (env.BASE_URL || `http://${host === '0.0.0.0' ? 'localhost' : host}:${port}/fhir`).replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/]+/.test(baseUrl)) {
+    throw new ConfigError(`BASE_URL must be an absolute http(s) URL, got "${baseUrl}"`);
+  }
+  const databaseUrl = env.DATABASE_URL || undefined;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL must start with postgres:// or postgresql://');
+  }
+  const defaultPageSize = int(env, 'DEFAULT_PAGE_SIZE', 20, 1, 1000);
+  const maxPageSize = int(env, 'MAX_PAGE_SIZE', 1000, 1, 10000);
+  if (defaultPageSize > maxPageSize) {
+    throw new ConfigError('DEFAULT_PAGE_SIZE must not exceed MAX_PAGE_SIZE');
+  }
+  return {
+    port,
+    host,
+    baseUrl,
+    databaseUrl,
+    dataDir: env.DATA_DIR || './data',
+    databasePoolSize: int(env, 'DATABASE_POOL_SIZE', 10, 1, 200),
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    maxBodyBytes: int(env, 'MAX_BODY_BYTES', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    defaultPageSize,
+    maxPageSize,
+    unknownProfile: oneOf(env, 'UNKNOWN_PROFILE', ['error', 'warning'] as const, 'error'),
+    loadDemoData: argv.includes('--demo') || bool(env, 'LOAD_DEMO_DATA', false),
+  };
+}

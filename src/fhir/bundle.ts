@@ -1,0 +1,253 @@
+import type { Bundle, BundleEntry, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import { randomUUID } from 'node:crypto';
+import type { Writer } from '../storage/repository.js';
+import { badRequest, FhirError, issue } from './outcome.js';
+import type { FhirRouter } from './router.js';
+import type { FhirRequest, FhirResponse } from './types.js';
+
+type Method = NonNullable<NonNullable<BundleEntry['request']>['method']>;
+
+/** Transaction processing order (R4 §3.1.0.11.2): deletes, creates, updates, then reads. */
+const ORDER: Record<Method, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
+
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK', 201: 'Created', 204: 'No Content', 304: 'Not Modified', 400: 'Bad Request', 404: 'Not Found',
+  405: 'Method Not Allowed', 409: 'Conflict', 410: 'Gone', 412: 'Precondition Failed', 422: 'Unprocessable Entity', 500: 'Internal Server Error',
+};
+
+/** Batch and transaction Bundles, posted to the FHIR base. */
+export function installBundleHandler(router: FhirRouter): void {
+  router.bundleHandler = (req, scope) => processBundle(router, req, scope);
+}
+
+async function processBundle(router: FhirRouter, req: FhirRequest, scope?: Writer): Promise<FhirResponse> {
+  const bundle = router.bodyResource(req, 'Bundle') as Bundle;
+  if (bundle.type !== 'batch' && bundle.type !== 'transaction') {
+    throw badRequest(`Only batch and transaction Bundles can be posted to the base, not type "${bundle.type}"`, 'Bundle.type');
+  }
+  if (scope) {
+    throw badRequest('A Bundle cannot be nested inside another batch or transaction');
+  }
+  const entries = bundle.entry ?? [];
+  entries.forEach((e, i) => checkEntry(e, i));
+  const response =
+    bundle.type === 'transaction' ? await processTransaction(router, entries, req) : await processBatch(router, entries, req);
+  return { status: 200, resource: response, headers: {} };
+}
+
+function checkEntry(entry: BundleEntry, index: number): void {
+  const method = entry.request?.method;
+  if (!method || !(method in ORDER)) {
+    throw badRequest(`Bundle.entry[${index}].request.method is missing or invalid`, `Bundle.entry[${index}].request.method`);
+  }
+  if (!entry.request?.url) {
+    throw badRequest(`Bundle.entry[${index}].request.url is missing`, `Bundle.entry[${index}].request.url`);
+  }
+  if ((method === 'POST' || method === 'PUT') && !entry.resource) {
+    throw badRequest(`Bundle.entry[${index}] (${method}) has no resource`, `Bundle.entry[${index}].resource`);
+  }
+}
+
+async function processBatch(router: FhirRouter, entries: BundleEntry[], outer: FhirRequest): Promise<Bundle> {
+  const out: BundleEntry[] = [];
+  for (const [i, entry] of entries.entries()) {
+    try {
+      const result = await router.handle(entryRequest(entry, outer));
+      out.push(responseEntry(router, result, outer));
+    } catch (err) {
+      if (!(err instanceof FhirError)) {
+        throw err;
+      }
+      out.push({ response: { status: statusLine(err.status), outcome: withEntry(err.outcome, i) } });
+    }
+  }
+  return { resourceType: 'Bundle', type: 'batch-response', entry: out };
+}
+
+async function processTransaction(router: FhirRouter, entries: BundleEntry[], outer: FhirRequest): Promise<Bundle> {
+  return router.repo.transaction(async (writer) => {
+    // 1. Give every new resource its id up front, so references between entries can be rewritten.
+    const ids = new Map<string, string>(); // fullUrl → Type/id
+    const skip = new Set<number>(); // conditional creates that matched an existing resource
+    const results: FhirResponse[] = new Array(entries.length);
+    for (const [i, entry] of entries.entries()) {
+      await atEntry(i, async () => {
+        const { method, url } = entry.request!;
+        const type = url.split(/[/?]/)[0];
+        if (method === 'POST' && entry.resource) {
+          let target = `${type}/${randomUUID()}`;
+          if (entry.request!.ifNoneExist) {
+            const matches = await router.conditionalMatches(type, entry.request!.ifNoneExist, writer);
+            if (matches.length > 1) {
+              throw new FhirError(412, [issue('duplicate', `ifNoneExist matched ${matches.length} ${type} resources`)]);
+            }
+            if (matches.length === 1) {
+              target = `${type}/${matches[0].id}`;
+              skip.add(i);
+              results[i] = { status: 200, resource: matches[0].resource, headers: { Location: router.location(matches[0]), ETag: `W/"${matches[0].versionId}"` } };
+            }
+          }
+          if (entry.fullUrl) {
+            ids.set(entry.fullUrl, target);
+          }
+          if (!skip.has(i)) {
+            entry.resource = { ...entry.resource, id: target.split('/')[1] };
+          }
+        } else if (method === 'PUT' && url.includes('?')) {
+          const matches = await router.conditionalMatches(type, url.slice(url.indexOf('?') + 1), writer);
+          if (matches.length > 1) {
+            throw new FhirError(412, [issue('duplicate', `Conditional update ${url} matched ${matches.length} resources`)]);
+          }
+          const id = matches[0]?.id ?? (entry.resource as Resource).id ?? randomUUID();
+          entry.request = { ...entry.request!, url: `${type}/${id}` };
+          if (entry.fullUrl) {
+            ids.set(entry.fullUrl, `${type}/${id}`);
+          }
+        } else if (method === 'PUT' && entry.fullUrl) {
+          ids.set(entry.fullUrl, url.split('?')[0]);
+        }
+      });
+    }
+
+    // 2. Rewrite urn:uuid and conditional references inside every resource.
+    const conditionalCache = new Map<string, string>();
+    for (const [i, entry] of entries.entries()) {
+      if (entry.resource && !skip.has(i)) {
+        await atEntry(i, async () => {
+          entry.resource = (await rewriteReferences(entry.resource, ids, async (ref) => {
+            let resolved = conditionalCache.get(ref);
+            if (!resolved) {
+              const [type, query] = [ref.slice(0, ref.indexOf('?')), ref.slice(ref.indexOf('?') + 1)];
+              if (!router.defs.isResourceType(type)) {
+                throw badRequest(`Conditional reference ${ref} names an unknown resource type`);
+              }
+              const matches = await router.conditionalMatches(type, query, writer);
+              if (matches.length !== 1) {
+                throw new FhirError(412, [
+                  issue('not-found', `Conditional reference ${ref} matched ${matches.length} resources; exactly one is required`),
+                ]);
+              }
+              resolved = `${type}/${matches[0].id}`;
+              conditionalCache.set(ref, resolved);
+            }
+            return resolved;
+          })) as Resource;
+        });
+      }
+    }
+
+    // 3. Run the interactions in the order the spec requires; reads come after the writes are flushed.
+    const order = entries.map((_, i) => i).sort((a, b) => ORDER[entries[a].request!.method] - ORDER[entries[b].request!.method] || a - b);
+    let flushed = false;
+    for (const i of order) {
+      if (skip.has(i)) {
+        continue;
+      }
+      const entry = entries[i];
+      if (ORDER[entry.request!.method] === 3 && !flushed) {
+        await writer.flush();
+        flushed = true;
+      }
+      results[i] = await atEntry(i, () => {
+        const req = entryRequest(entry, outer);
+        // POST with a pre-assigned id is a create under that id.
+        if (entry.request!.method === 'POST') {
+          return createWithId(router, writer, req, entry.resource as Resource & { id: string });
+        }
+        return router.handle(req, writer);
+      });
+    }
+    return {
+      resourceType: 'Bundle',
+      type: 'transaction-response',
+      entry: results.map((r) => responseEntry(router, r, outer)),
+    } satisfies Bundle;
+  });
+}
+
+async function createWithId(router: FhirRouter, writer: Writer, req: FhirRequest, resource: Resource & { id: string }): Promise<FhirResponse> {
+  const type = req.path.split(/[/?]/)[0];
+  const body = router.bodyResource({ ...req, body: resource }, type);
+  const stored = await writer.create(body, resource.id);
+  return { status: 201, resource: stored.resource, headers: { Location: router.location(stored), ETag: `W/"${stored.versionId}"`, 'Last-Modified': new Date(stored.lastUpdated).toUTCString() } };
+}
+
+async function atEntry<T>(index: number, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof FhirError) {
+      throw new FhirError(
+        err.status,
+        err.issues.map((i) => ({
+          ...i,
+          details: { text: `Bundle.entry[${index}]: ${i.details?.text ?? i.diagnostics ?? i.code}` },
+          expression: (i.expression ?? ['']).map((e) => `Bundle.entry[${index}]${e ? '.resource.' + e.replace(/^[A-Z][A-Za-z]+\./, '') : ''}`),
+        })),
+      );
+    }
+    throw err;
+  }
+}
+
+function withEntry(outcome: OperationOutcome, index: number): OperationOutcome {
+  return { ...outcome, issue: outcome.issue.map((i) => ({ ...i, expression: [...(i.expression ?? []), `Bundle.entry[${index}]`] })) };
+}
+
+function entryRequest(entry: BundleEntry, outer: FhirRequest): FhirRequest {
+  const url = entry.request!.url.replace(/^\//, '');
+  const q = url.indexOf('?');
+  return {
+    method: entry.request!.method as FhirRequest['method'],
+    path: q >= 0 ? url.slice(0, q) : url,
+    query: q >= 0 ? [...new URLSearchParams(url.slice(q + 1))] : [],
+    body: entry.resource,
+    ifMatch: entry.request!.ifMatch,
+    ifNoneMatch: entry.request!.ifNoneMatch,
+    ifNoneExist: entry.request!.ifNoneExist,
+    ifModifiedSince: entry.request!.ifModifiedSince,
+    lenient: outer.lenient,
+    preferReturn: outer.preferReturn,
+  };
+}
+
+function responseEntry(router: FhirRouter, r: FhirResponse, outer: FhirRequest): BundleEntry {
+  const stored = r.resource;
+  const include = stored && outer.preferReturn !== 'minimal' && outer.preferReturn !== 'OperationOutcome';
+  return {
+    ...(stored && stored.id && stored.resourceType !== 'Bundle' ? { fullUrl: `${router.options.baseUrl}/${stored.resourceType}/${stored.id}` } : {}),
+    ...(include ? { resource: stored } : {}),
+    response: {
+      status: statusLine(r.status),
+      ...(r.headers.Location ? { location: r.headers.Location } : {}),
+      ...(r.headers.ETag ? { etag: r.headers.ETag } : {}),
+      ...(stored?.meta?.lastUpdated ? { lastModified: stored.meta.lastUpdated } : {}),
+    },
+  };
+}
+
+function statusLine(status: number): string {
+  return `${status} ${STATUS_TEXT[status] ?? ''}`.trim();
+}
+
+/** Replaces reference strings: fullUrls of entries by their new Type/id, and Type?query by the one match. */
+async function rewriteReferences(value: unknown, ids: Map<string, string>, resolve: (ref: string) => Promise<string>): Promise<unknown> {
+  if (Array.isArray(value)) {
+    return Promise.all(value.map((v) => rewriteReferences(v, ids, resolve)));
+  }
+  if (typeof value !== 'object' || value === null) {
+    return value;
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (k === 'reference' && typeof v === 'string') {
+      out[k] = ids.get(v) ?? (/^[A-Z][A-Za-z]+\?/.test(v) ? await resolve(v) : v);
+      if (v.startsWith('urn:uuid:') && !ids.has(v)) {
+        throw badRequest(`Reference ${v} does not match the fullUrl of any entry in the transaction`);
+      }
+    } else {
+      out[k] = await rewriteReferences(v, ids, resolve);
+    }
+  }
+  return out;
+}

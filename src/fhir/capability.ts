@@ -1,0 +1,60 @@
+import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
+import type { OperationModule } from './operations.js';
+import type { FhirRouter } from './router.js';
+
+const TYPE_INTERACTIONS = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type'] as const;
+
+/**
+ * The CapabilityStatement is generated from what the server really has loaded — resource types,
+ * the search parameters the search compiler supports, and the registered operations — never written by hand.
+ */
+export function buildCapabilityStatement(router: FhirRouter, operations: OperationModule[]): CapabilityStatement {
+  const { defs, options } = router;
+  const opRef = (op: OperationModule): { name: string; definition: string } => ({
+    name: op.definition.code,
+    definition: op.definition.url ?? `${options.baseUrl}/OperationDefinition/${op.definition.id ?? op.definition.code}`,
+  });
+  const resources: CapabilityStatementRestResource[] = [...defs.resourceTypes].sort().map((type) => ({
+    type: type as CapabilityStatementRestResource['type'],
+    profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
+    interaction: TYPE_INTERACTIONS.map((code) => ({ code })),
+    versioning: 'versioned-update',
+    readHistory: true,
+    updateCreate: true,
+    conditionalCreate: true,
+    conditionalRead: 'not-supported',
+    conditionalUpdate: true,
+    conditionalDelete: 'single',
+    referencePolicy: ['literal', 'logical', 'local'],
+    searchInclude: [...defs.getSearchParams(type).values()].filter((p) => p.type === 'reference').map((p) => `${type}:${p.code}`),
+    searchParam: [
+      { name: '_id', type: 'token', definition: 'http://hl7.org/fhir/SearchParameter/Resource-id' },
+      { name: '_lastUpdated', type: 'date', definition: 'http://hl7.org/fhir/SearchParameter/Resource-lastUpdated' },
+      { name: '_content', type: 'string', definition: 'http://hl7.org/fhir/SearchParameter/Resource-content' },
+      { name: '_text', type: 'string', definition: 'http://hl7.org/fhir/SearchParameter/DomainResource-text' },
+      ...[...defs.getSearchParams(type).values()]
+        .filter((p) => p.expression && p.type !== 'composite' && p.code !== '_id' && p.code !== '_lastUpdated')
+        .map((p) => ({ name: p.code, type: p.type, definition: p.url })),
+    ],
+    operation: operations.filter((op) => op.definition.resource?.includes(type as never) && (op.definition.type || op.definition.instance)).map(opRef),
+  }));
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: new Date().toISOString(),
+    kind: 'instance',
+    software: { name: 'carelens', version: process.env.npm_package_version ?? '0.1.0' },
+    implementation: { description: 'carelens FHIR R4 server', url: options.baseUrl },
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'json'],
+    patchFormat: ['application/json-patch+json'],
+    rest: [
+      {
+        mode: 'server',
+        resource: resources,
+        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
+        operation: operations.filter((op) => op.definition.system).map(opRef),
+      },
+    ],
+  };
+}

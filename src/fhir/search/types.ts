@@ -1,0 +1,65 @@
+import type { SearchParamDef } from '../definitions.js';
+
+/** Search prefixes of FHIR R4 §3.1.1.4.2 (eq when none is given). */
+export type Prefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ap';
+
+/** One parsed search criterion: values are ORed, criteria in a SearchRequest are ANDed. */
+export type SearchFilter =
+  | {
+      kind: 'value';
+      param: SearchParamDef;
+      modifier?: string;
+      /** Raw values (commas already split, escapes resolved). */
+      values: string[];
+    }
+  | {
+      /** subject:Patient.name=peter — reference parameter, target type, then a filter on the target. */
+      kind: 'chain';
+      param: SearchParamDef;
+      targetTypes: string[];
+      filter: SearchFilter;
+    }
+  | {
+      /** _has:Observation:patient:code=1234 — resources referenced by matching resources of another type. */
+      kind: 'has';
+      sourceType: string;
+      referenceParam: SearchParamDef;
+      filter: SearchFilter;
+    }
+  | {
+      /** _id and _lastUpdated and _text/_content, stored on the resource row itself. */
+      kind: 'special';
+      code: '_id' | '_lastUpdated' | '_text' | '_content';
+      modifier?: string;
+      values: string[];
+    };
+
+export interface SortRule {
+  /** A search parameter, or the row columns _id / _lastUpdated. */
+  param: SearchParamDef | '_id' | '_lastUpdated';
+  descending: boolean;
+}
+
+export interface IncludeRule {
+  sourceType: string;
+  param: SearchParamDef;
+  targetType?: string;
+  iterate: boolean;
+}
+
+export interface SearchRequest {
+  resourceType: string;
+  filters: SearchFilter[];
+  sort: SortRule[];
+  count: number;
+  offset: number;
+  total: 'none' | 'estimate' | 'accurate';
+  summary?: 'true' | 'text' | 'data' | 'count' | 'false';
+  elements?: string[];
+  include: IncludeRule[];
+  revinclude: IncludeRule[];
+  /** Parameters ignored under Prefer: handling=lenient, reported back as warnings. */
+  warnings: string[];
+  /** The canonical query string for self/next links (paging parameters excluded). */
+  canonicalQuery: string;
+}

@@ -1,0 +1,29 @@
+import type { Resource } from '@medplum/fhirtypes';
+
+/**
+ * A FHIR interaction request, independent of HTTP: the REST layer builds one from a Koa context,
+ * and batch/transaction processing builds one per Bundle entry, so both go through one dispatcher.
+ */
+export interface FhirRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD';
+  /** Path below the FHIR base, without leading slash, e.g. "Patient/123/_history/2". */
+  path: string;
+  query: [string, string][];
+  body?: unknown;
+  /** Media type of the body when it is not a FHIR resource (JSON Patch, form). */
+  contentType?: string;
+  ifMatch?: string;
+  ifNoneMatch?: string;
+  ifNoneExist?: string;
+  ifModifiedSince?: string;
+  /** Prefer: handling=lenient */
+  lenient: boolean;
+  /** Prefer: return=… (R4 §3.1.0.3); bundle entries follow the Prefer header of the Bundle request. */
+  preferReturn?: 'minimal' | 'representation' | 'OperationOutcome';
+}
+
+export interface FhirResponse {
+  status: number;
+  resource?: Resource;
+  headers: Record<string, string>;
+}

@@ -1,0 +1,63 @@
+import type { Context } from 'koa';
+import { badRequest, FhirError, issue } from '../fhir/outcome.js';
+
+const JSON_TYPES = ['application/fhir+json', 'application/json', 'application/json-patch+json'];
+const FORM = 'application/x-www-form-urlencoded';
+
+/**
+ * Reads the request body: FHIR JSON, JSON Patch, or a search form. Enforces the size limit
+ * while streaming (413 before the whole body is buffered) and answers 415 for other media types.
+ */
+export async function readBody(ctx: Context, maxBytes: number): Promise<{ body?: unknown; contentType?: string }> {
+  const length = Number(ctx.get('Content-Length') || 0);
+  if (length > maxBytes) {
+    throw tooLarge(maxBytes);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) {
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) {
+    return {};
+  }
+  const contentType = (ctx.get('Content-Type').split(';')[0] || '').trim().toLowerCase();
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (contentType === FORM) {
+    return { body: text, contentType };
+  }
+  if (contentType.includes('xml')) {
+    throw new FhirError(415, [issue('not-supported', 'XML is not supported: send application/fhir+json')]);
+  }
+  if (!JSON_TYPES.includes(contentType)) {
+    throw new FhirError(415, [
+      issue('not-supported', `Unsupported Content-Type "${contentType || '(none)'}": send application/fhir+json`),
+    ]);
+  }
+  try {
+    return { body: JSON.parse(text), contentType };
+  } catch (err) {
+    throw badRequest(`The body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function tooLarge(maxBytes: number): FhirError {
+  return new FhirError(413, [issue('too-costly', `The request body exceeds the limit of ${maxBytes} bytes`)]);
+}
+
+/** _format and Accept: this server speaks FHIR JSON only. */
+export function checkAcceptable(ctx: Context): void {
+  const format = ctx.query._format;
+  const f = Array.isArray(format) ? format[0] : format;
+  if (f && !['json', 'application/json', 'application/fhir+json'].includes(f)) {
+    throw new FhirError(406, [issue('not-supported', `_format=${f} is not supported: this server produces application/fhir+json only`)]);
+  }
+  const accept = ctx.get('Accept');
+  if (accept && !ctx.accepts('application/fhir+json', 'application/json', 'json')) {
+    throw new FhirError(406, [issue('not-supported', `Cannot produce ${accept}: this server produces application/fhir+json only`)]);
+  }
+}

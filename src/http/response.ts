@@ -1,0 +1,31 @@
+import type { Context } from 'koa';
+import { informational } from '../fhir/outcome.js';
+import type { FhirRequest, FhirResponse } from '../fhir/types.js';
+
+/** Writes a FhirResponse, honouring Prefer: return=minimal | representation | OperationOutcome for writes. */
+export function fhirResponse(ctx: Context, request: FhirRequest, response: FhirResponse): void {
+  ctx.status = response.status;
+  for (const [k, v] of Object.entries(response.headers)) {
+    ctx.set(k, v);
+  }
+  const isWrite = request.method === 'POST' || request.method === 'PUT' || request.method === 'PATCH';
+  const isOperation = request.path.includes('$') || request.path === '' || request.path === '/';
+  let body = response.resource;
+  if (isWrite && !isOperation && body) {
+    if (request.preferReturn === 'minimal') {
+      body = undefined;
+    } else if (request.preferReturn === 'OperationOutcome') {
+      body = informational(`${response.status === 201 ? 'Created' : 'Updated'} ${body.resourceType}/${body.id}`);
+    }
+  }
+  if (response.status === 304 || response.status === 204 || body === undefined || request.method === 'HEAD') {
+    ctx.body = null;
+    ctx.status = response.status; // setting body to null resets status to 204
+    if (body !== undefined && request.method === 'HEAD') {
+      ctx.type = 'application/fhir+json';
+    }
+    return;
+  }
+  ctx.type = 'application/fhir+json';
+  ctx.body = JSON.stringify(body);
+}

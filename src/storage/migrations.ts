@@ -1,0 +1,126 @@
+import type { SqlClient } from './sql.js';
+
+/**
+ * Schema migrations, applied in order at start-up inside one transaction each.
+ * Append new migrations; never edit one that has shipped.
+ *
+ * Layout (after HAPI FHIR's and Medplum's designs): the current version of every resource in
+ * `resource`, every version ever written in `resource_history`, and one search-index table per
+ * search parameter type, keyed by (resource_type, id), so each search compiles to one SQL statement.
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE resource (
+    resource_type text NOT NULL,
+    id text NOT NULL,
+    version_id bigint NOT NULL,
+    last_updated timestamptz NOT NULL,
+    deleted boolean NOT NULL DEFAULT false,
+    content jsonb,
+    -- patient compartments this resource belongs to, as 'Patient/<id>'
+    compartments text[] NOT NULL DEFAULT '{}',
+    PRIMARY KEY (resource_type, id)
+  );
+  CREATE INDEX resource_type_updated_idx ON resource (resource_type, last_updated, id);
+  CREATE INDEX resource_compartments_idx ON resource USING gin (compartments) WITH (fastupdate = off);
+
+  CREATE TABLE resource_history (
+    resource_type text NOT NULL,
+    id text NOT NULL,
+    version_id bigint NOT NULL,
+    last_updated timestamptz NOT NULL,
+    deleted boolean NOT NULL DEFAULT false,
+    method text NOT NULL,
+    content jsonb,
+    PRIMARY KEY (resource_type, id, version_id)
+  );
+  CREATE INDEX resource_history_updated_idx ON resource_history (last_updated);
+  CREATE INDEX resource_history_type_updated_idx ON resource_history (resource_type, last_updated);
+
+  CREATE TABLE sp_token (
+    resource_type text NOT NULL, id text NOT NULL, code text NOT NULL,
+    system text, value text, display text
+  );
+  CREATE INDEX sp_token_value_idx ON sp_token (resource_type, code, value, system);
+  CREATE INDEX sp_token_res_idx ON sp_token (resource_type, id, code);
+
+  CREATE TABLE sp_string (
+    resource_type text NOT NULL, id text NOT NULL, code text NOT NULL,
+    value text NOT NULL, norm text NOT NULL
+  );
+  CREATE INDEX sp_string_norm_idx ON sp_string (resource_type, code, norm text_pattern_ops);
+  CREATE INDEX sp_string_res_idx ON sp_string (resource_type, id, code);
+
+  CREATE TABLE sp_date (
+    resource_type text NOT NULL, id text NOT NULL, code text NOT NULL,
+    low timestamptz NOT NULL, high timestamptz NOT NULL
+  );
+  CREATE INDEX sp_date_range_idx ON sp_date (resource_type, code, low, high);
+  CREATE INDEX sp_date_res_idx ON sp_date (resource_type, id, code);
+
+  CREATE TABLE sp_number (
+    resource_type text NOT NULL, id text NOT NULL, code text NOT NULL,
+    value numeric NOT NULL
+  );
+  CREATE INDEX sp_number_value_idx ON sp_number (resource_type, code, value);
+  CREATE INDEX sp_number_res_idx ON sp_number (resource_type, id, code);
+
+  CREATE TABLE sp_quantity (
+    resource_type text NOT NULL, id text NOT NULL, code text NOT NULL,
+    value numeric NOT NULL, system text, unit text,
+    -- value and unit converted to UCUM base units where the unit is known, for unit-independent search
+    canonical_value numeric, canonical_unit text
+  );
+  CREATE INDEX sp_quantity_value_idx ON sp_quantity (resource_type, code, value);
+  CREATE INDEX sp_quantity_res_idx ON sp_quantity (resource_type, id, code);
+
+  CREATE TABLE sp_reference (
+    resource_type text NOT NULL, id text NOT NULL, code text NOT NULL,
+    target_type text, target_id text, target text NOT NULL
+  );
+  CREATE INDEX sp_reference_target_idx ON sp_reference (resource_type, code, target_id, target_type);
+  CREATE INDEX sp_reference_reverse_idx ON sp_reference (target_type, target_id);
+  CREATE INDEX sp_reference_res_idx ON sp_reference (resource_type, id, code);
+
+  CREATE TABLE sp_uri (
+    resource_type text NOT NULL, id text NOT NULL, code text NOT NULL,
+    value text NOT NULL
+  );
+  CREATE INDEX sp_uri_value_idx ON sp_uri (resource_type, code, value);
+  CREATE INDEX sp_uri_res_idx ON sp_uri (resource_type, id, code);
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export async function migrate(sql: SqlClient): Promise<void> {
+  await sql.query('CREATE TABLE IF NOT EXISTS schema_migration (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+  for (let i = 0; i < MIGRATIONS.length; i++) {
+    const version = i + 1;
+    await sql.transaction(async (tx) => {
+      // Several API nodes may start together against one database: serialise migrations.
+      await tx.query('SELECT pg_advisory_xact_lock(7243001)');
+      const done = await tx.query('SELECT 1 FROM schema_migration WHERE version = $1', [version]);
+      if (done.length > 0) {
+        return;
+      }
+      for (const statement of splitStatements(MIGRATIONS[i])) {
+        await tx.query(statement);
+      }
+      await tx.query('INSERT INTO schema_migration (version) VALUES ($1)', [version]);
+    });
+  }
+}
+
+export async function schemaVersion(sql: SqlClient): Promise<number> {
+  const rows = await sql.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migration');
+  return rows[0]?.v ?? 0;
+}
+
+/** PGlite's extended-protocol query() takes one statement at a time. */
+function splitStatements(script: string): string[] {
+  return script
+    .split(/;\s*\n/)
+    .map((s) => s.replace(/--[^\n]*\n/g, '\n').trim())
+    .filter((s) => s.length > 0);
+}

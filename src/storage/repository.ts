@@ -1,0 +1,452 @@
+import type { Resource } from '@medplum/fhirtypes';
+import { randomUUID } from 'node:crypto';
+import { FhirError, gone, notFound, preconditionFailed } from '../fhir/outcome.js';
+import type { SearchRequest } from '../fhir/search/types.js';
+import { type IndexRows, INDEX_TABLES, type SearchIndexer } from './search-index.js';
+import { compileSearch, compileCount } from './search-sql.js';
+import type { SqlClient, SqlExecutor } from './sql.js';
+
+/** One row of the resource table, or of its history. */
+export interface StoredResource<T extends Resource = Resource> {
+  resourceType: string;
+  id: string;
+  versionId: string;
+  lastUpdated: string;
+  deleted: boolean;
+  /** Absent for a deletion. */
+  resource?: T;
+  /** The interaction that produced this version (history entries). */
+  method?: 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+}
+
+/** A write ready to be flushed: ids and versions assigned, index rows extracted. */
+interface PreparedWrite {
+  resourceType: string;
+  id: string;
+  versionId: number;
+  lastUpdated: string;
+  deleted: boolean;
+  method: 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  content: Resource | null;
+  index: IndexRows | null;
+  compartments: string[];
+  /** False for a brand-new id: nothing to delete from the index first. */
+  existed: boolean;
+}
+
+export interface HistoryOptions {
+  since?: string;
+  at?: string;
+  count: number;
+  offset: number;
+}
+
+export type Validate = (resource: Resource) => void;
+
+/**
+ * The FHIR repository: every read and write of resources goes through here. Each write is one
+ * database transaction holding the current row, the immutable history version and the search
+ * index rows, so a failure leaves nothing half-written.
+ */
+export class Repository {
+  constructor(
+    readonly sql: SqlClient,
+    private readonly indexer: SearchIndexer,
+    private readonly validate: Validate,
+  ) {}
+
+  async read(resourceType: string, id: string, db: SqlExecutor = this.sql): Promise<StoredResource> {
+    const rows = await db.query<Row>(
+      'SELECT resource_type, id, version_id, last_updated, deleted, content FROM resource WHERE resource_type = $1 AND id = $2',
+      [resourceType, id],
+    );
+    if (rows.length === 0) {
+      throw notFound(`${resourceType}/${id} is not known`);
+    }
+    const stored = toStored(rows[0]);
+    if (stored.deleted) {
+      throw deletedError(stored);
+    }
+    return stored;
+  }
+
+  async vread(resourceType: string, id: string, versionId: string): Promise<StoredResource> {
+    if (!/^\d{1,18}$/.test(versionId)) {
+      throw notFound(`${resourceType}/${id} has no version ${versionId}`);
+    }
+    const rows = await this.sql.query<Row>(
+      `SELECT resource_type, id, version_id, last_updated, deleted, content, method FROM resource_history
+       WHERE resource_type = $1 AND id = $2 AND version_id = $3`,
+      [resourceType, id, Number(versionId)],
+    );
+    if (rows.length === 0) {
+      const exists = await this.sql.query('SELECT 1 FROM resource WHERE resource_type = $1 AND id = $2', [resourceType, id]);
+      throw notFound(exists.length ? `${resourceType}/${id} has no version ${versionId}` : `${resourceType}/${id} is not known`);
+    }
+    const stored = toStored(rows[0]);
+    if (stored.deleted) {
+      throw deletedError(stored);
+    }
+    return stored;
+  }
+
+  /** Runs fn in one transaction with a writer that batches all its writes into a few statements at the end. */
+  async transaction<T>(fn: (writer: Writer) => Promise<T>): Promise<T> {
+    return this.sql.transaction(async (tx) => {
+      const writer = new Writer(tx, this);
+      const result = await fn(writer);
+      await writer.flush();
+      return result;
+    });
+  }
+
+  create<T extends Resource>(resource: T): Promise<StoredResource<T>> {
+    return this.transaction((w) => w.create(resource));
+  }
+
+  update<T extends Resource>(resource: T & { id: string }, ifMatch?: string): Promise<{ stored: StoredResource<T>; created: boolean }> {
+    return this.transaction((w) => w.update(resource, ifMatch));
+  }
+
+  delete(resourceType: string, id: string): Promise<StoredResource | undefined> {
+    return this.transaction((w) => w.delete(resourceType, id));
+  }
+
+  async search(request: SearchRequest, db: SqlExecutor = this.sql): Promise<StoredResource[]> {
+    const { text, params } = compileSearch(request);
+    const rows = await db.query<Row>(text, params);
+    return rows.map(toStored);
+  }
+
+  async count(request: SearchRequest, db: SqlExecutor = this.sql): Promise<number> {
+    const { text, params } = compileCount(request);
+    const rows = await db.query<{ count: number | string }>(text, params);
+    return Number(rows[0]?.count ?? 0);
+  }
+
+  /** Current (non-deleted) resources by reference, for _include and bundle resolution. */
+  async readMany(refs: readonly { resourceType: string; id: string }[], db: SqlExecutor = this.sql): Promise<StoredResource[]> {
+    if (refs.length === 0) {
+      return [];
+    }
+    const rows = await db.query<Row>(
+      `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.content
+       FROM resource r JOIN unnest($1::text[], $2::text[]) AS k(t, i) ON r.resource_type = k.t AND r.id = k.i
+       WHERE NOT r.deleted`,
+      [refs.map((r) => r.resourceType), refs.map((r) => r.id)],
+    );
+    return rows.map(toStored);
+  }
+
+  /** Targets of the given reference parameters of the given resources (for _include). */
+  async referencesFrom(
+    sources: readonly { resourceType: string; id: string }[],
+    code: string,
+    targetType: string | undefined,
+    db: SqlExecutor = this.sql,
+  ): Promise<{ resourceType: string; id: string }[]> {
+    const rows = await db.query<{ target_type: string; target_id: string }>(
+      `SELECT DISTINCT x.target_type, x.target_id FROM sp_reference x JOIN unnest($1::text[], $2::text[]) AS k(t, i)
+         ON x.resource_type = k.t AND x.id = k.i
+       WHERE x.code = $3 AND x.target_id IS NOT NULL AND x.target_type IS NOT NULL AND ($4::text IS NULL OR x.target_type = $4)`,
+      [sources.map((s) => s.resourceType), sources.map((s) => s.id), code, targetType ?? null],
+    );
+    return rows.map((r) => ({ resourceType: r.target_type, id: r.target_id }));
+  }
+
+  /** Resources of sourceType whose reference parameter `code` points at any of the targets (for _revinclude). */
+  async referencing(
+    sourceType: string,
+    code: string,
+    targets: readonly { resourceType: string; id: string }[],
+    limit: number,
+    db: SqlExecutor = this.sql,
+  ): Promise<StoredResource[]> {
+    const rows = await db.query<Row>(
+      `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.content FROM resource r
+       WHERE r.resource_type = $1 AND NOT r.deleted AND EXISTS (
+         SELECT 1 FROM sp_reference x JOIN unnest($3::text[], $4::text[]) AS k(t, i) ON x.target_type = k.t AND x.target_id = k.i
+         WHERE x.resource_type = r.resource_type AND x.id = r.id AND x.code = $2)
+       ORDER BY r.id LIMIT ${limit}`,
+      [sourceType, code, targets.map((t) => t.resourceType), targets.map((t) => t.id)],
+    );
+    return rows.map(toStored);
+  }
+
+  async history(resourceType: string | undefined, id: string | undefined, options: HistoryOptions): Promise<{ entries: StoredResource[]; total: number }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (resourceType) {
+      params.push(resourceType);
+      where.push(`resource_type = $${params.length}`);
+    }
+    if (id) {
+      params.push(id);
+      where.push(`id = $${params.length}`);
+    }
+    if (options.since) {
+      params.push(options.since);
+      where.push(`last_updated >= $${params.length}`);
+    }
+    if (options.at) {
+      // _at: the versions that were current at that instant: the last version at or before it per resource.
+      params.push(options.at);
+      where.push(`last_updated <= $${params.length}`);
+      where.push(`version_id = (SELECT max(h2.version_id) FROM resource_history h2 WHERE h2.resource_type = resource_history.resource_type
+        AND h2.id = resource_history.id AND h2.last_updated <= $${params.length})`);
+    }
+    const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const totalRows = await this.sql.query<{ count: number | string }>(`SELECT count(*) AS count FROM resource_history ${clause}`, params);
+    const rows = await this.sql.query<Row>(
+      `SELECT resource_type, id, version_id, last_updated, deleted, content, method FROM resource_history ${clause}
+       ORDER BY last_updated DESC, version_id DESC, resource_type, id LIMIT ${options.count} OFFSET ${options.offset}`,
+      params,
+    );
+    return { entries: rows.map(toStored), total: Number(totalRows[0]?.count ?? 0) };
+  }
+
+  /** @internal used by Writer */
+  indexOf(resource: Resource): { rows: IndexRows; compartments: string[] } {
+    return this.indexer.extract(resource);
+  }
+
+  /** @internal used by Writer */
+  check(resource: Resource): void {
+    this.validate(resource);
+  }
+}
+
+/**
+ * Collects the writes of one transaction. Reads inside it see the database as it was before the
+ * transaction plus nothing pending, so callers (bundle processing) resolve everything first.
+ */
+export class Writer {
+  private readonly pending: PreparedWrite[] = [];
+  private readonly pendingKeys = new Set<string>();
+  readonly now = new Date().toISOString();
+
+  constructor(
+    readonly tx: SqlExecutor,
+    private readonly repo: Repository,
+  ) {}
+
+  async create<T extends Resource>(resource: T, id: string = randomUUID()): Promise<StoredResource<T>> {
+    return this.put(resource, id, 'POST', undefined);
+  }
+
+  async update<T extends Resource>(
+    resource: T & { id: string },
+    ifMatch?: string,
+    method: 'PUT' | 'PATCH' = 'PUT',
+  ): Promise<{ stored: StoredResource<T>; created: boolean }> {
+    const current = await this.current(resource.resourceType, resource.id);
+    if (ifMatch !== undefined) {
+      const wanted = parseETag(ifMatch);
+      if (!current || current.deleted || String(current.version_id) !== wanted) {
+        throw preconditionFailed(
+          `Version conflict: If-Match ${ifMatch} but the current version of ${resource.resourceType}/${resource.id} is ${current && !current.deleted ? current.version_id : 'none'}`,
+        );
+      }
+    }
+    const stored = await this.put(resource, resource.id, current ? method : 'PUT', current);
+    return { stored, created: !current || current.deleted };
+  }
+
+  async delete(resourceType: string, id: string): Promise<StoredResource | undefined> {
+    const current = await this.current(resourceType, id);
+    if (!current || current.deleted) {
+      return undefined; // deleting what is not there succeeds (R4 §3.1.0.7.1)
+    }
+    const write: PreparedWrite = {
+      resourceType,
+      id,
+      versionId: Number(current.version_id) + 1,
+      lastUpdated: this.now,
+      deleted: true,
+      method: 'DELETE',
+      content: null,
+      index: null,
+      compartments: [],
+      existed: true,
+    };
+    this.enqueue(write);
+    return { resourceType, id, versionId: String(write.versionId), lastUpdated: this.now, deleted: true };
+  }
+
+  private async put<T extends Resource>(
+    resource: T,
+    id: string,
+    method: PreparedWrite['method'],
+    current: { version_id: number | string; deleted: boolean } | undefined,
+  ): Promise<StoredResource<T>> {
+    const versionId = current ? Number(current.version_id) + 1 : 1;
+    const content = {
+      ...resource,
+      id,
+      meta: { ...resource.meta, versionId: String(versionId), lastUpdated: this.now },
+    } as T;
+    this.repo.check(content);
+    const { rows, compartments } = this.repo.indexOf(content);
+    this.enqueue({
+      resourceType: content.resourceType,
+      id,
+      versionId,
+      lastUpdated: this.now,
+      deleted: false,
+      method,
+      content,
+      index: rows,
+      compartments,
+      existed: current !== undefined,
+    });
+    return { resourceType: content.resourceType, id, versionId: String(versionId), lastUpdated: this.now, deleted: false, resource: content };
+  }
+
+  private enqueue(write: PreparedWrite): void {
+    const key = `${write.resourceType}/${write.id}`;
+    if (this.pendingKeys.has(key)) {
+      throw new FhirError(400, [
+        { severity: 'error', code: 'duplicate', details: { text: `${key} is written more than once in the same transaction` } },
+      ]);
+    }
+    this.pendingKeys.add(key);
+    this.pending.push(write);
+  }
+
+  private async current(resourceType: string, id: string): Promise<{ version_id: number | string; deleted: boolean } | undefined> {
+    // FOR UPDATE: concurrent writers of one resource are serialised, so versions never collide.
+    const rows = await this.tx.query<{ version_id: number | string; deleted: boolean }>(
+      'SELECT version_id, deleted FROM resource WHERE resource_type = $1 AND id = $2 FOR UPDATE',
+      [resourceType, id],
+    );
+    return rows[0];
+  }
+
+  /** Writes everything queued: a handful of statements, whatever the number of resources. */
+  async flush(): Promise<void> {
+    const writes = this.pending.splice(0);
+    if (writes.length === 0) {
+      return;
+    }
+    const types = writes.map((w) => w.resourceType);
+    const ids = writes.map((w) => w.id);
+    const versions = writes.map((w) => w.versionId);
+    const updated = writes.map((w) => w.lastUpdated);
+    const deleted = writes.map((w) => w.deleted);
+    const contents = writes.map((w) => (w.content ? JSON.stringify(w.content) : null));
+    const compartments = writes.map((w) => `{${w.compartments.map((c) => `"${c}"`).join(',')}}`);
+    await this.tx.query(
+      `INSERT INTO resource (resource_type, id, version_id, last_updated, deleted, content, compartments)
+       SELECT t, i, v, u, d, c::jsonb, p::text[] FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::boolean[], $6::text[], $7::text[])
+         AS x(t, i, v, u, d, c, p)
+       ON CONFLICT (resource_type, id) DO UPDATE SET version_id = EXCLUDED.version_id, last_updated = EXCLUDED.last_updated,
+         deleted = EXCLUDED.deleted, content = EXCLUDED.content, compartments = EXCLUDED.compartments`,
+      [types, ids, versions, updated, deleted, contents, compartments],
+    );
+    await this.tx.query(
+      `INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, method, content)
+       SELECT t, i, v, u, d, m, c::jsonb FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::boolean[], $6::text[], $7::text[])
+         AS x(t, i, v, u, d, m, c)`,
+      [types, ids, versions, updated, deleted, writes.map((w) => w.method), contents],
+    );
+    const replaced = writes.filter((w) => w.existed);
+    if (replaced.length > 0) {
+      const rt = replaced.map((w) => w.resourceType);
+      const ri = replaced.map((w) => w.id);
+      for (const table of INDEX_TABLES) {
+        await this.tx.query(
+          `DELETE FROM sp_${table} s USING unnest($1::text[], $2::text[]) AS k(t, i) WHERE s.resource_type = k.t AND s.id = k.i`,
+          [rt, ri],
+        );
+      }
+    }
+    await insertIndexRows(this.tx, writes);
+  }
+}
+
+async function insertIndexRows(tx: SqlExecutor, writes: PreparedWrite[]): Promise<void> {
+  const owners = (pick: (rows: IndexRows) => { code: string[] }): { t: string[]; i: string[] } => {
+    const t: string[] = [];
+    const i: string[] = [];
+    for (const w of writes) {
+      if (w.index) {
+        const n = pick(w.index).code.length;
+        for (let k = 0; k < n; k++) {
+          t.push(w.resourceType);
+          i.push(w.id);
+        }
+      }
+    }
+    return { t, i };
+  };
+  const concat = <K extends keyof IndexRows, C extends keyof IndexRows[K]>(table: K, column: C): unknown[] =>
+    writes.flatMap((w) => (w.index ? (w.index[table][column] as unknown[]) : []));
+
+  const tables: { [K in keyof IndexRows]: { columns: string; casts: string[]; keys: (keyof IndexRows[K])[] } } = {
+    token: { columns: 'code, system, value, display', casts: ['text', 'text', 'text', 'text'], keys: ['code', 'system', 'value', 'display'] },
+    string: { columns: 'code, value, norm', casts: ['text', 'text', 'text'], keys: ['code', 'value', 'norm'] },
+    date: { columns: 'code, low, high', casts: ['text', 'timestamptz', 'timestamptz'], keys: ['code', 'low', 'high'] },
+    number: { columns: 'code, value', casts: ['text', 'numeric'], keys: ['code', 'value'] },
+    quantity: {
+      columns: 'code, value, system, unit, canonical_value, canonical_unit',
+      casts: ['text', 'numeric', 'text', 'text', 'numeric', 'text'],
+      keys: ['code', 'value', 'system', 'unit', 'canonicalValue', 'canonicalUnit'],
+    },
+    reference: {
+      columns: 'code, target_type, target_id, target',
+      casts: ['text', 'text', 'text', 'text'],
+      keys: ['code', 'targetType', 'targetId', 'target'],
+    },
+    uri: { columns: 'code, value', casts: ['text', 'text'], keys: ['code', 'value'] },
+  };
+  for (const name of INDEX_TABLES) {
+    const spec = tables[name] as { columns: string; casts: string[]; keys: string[] };
+    const { t, i } = owners((rows) => rows[name]);
+    if (t.length === 0) {
+      continue;
+    }
+    const columns = spec.keys.map((k) => concat(name, k as never));
+    const placeholders = spec.casts.map((c, n) => `$${n + 3}::${c}[]`).join(', ');
+    await tx.query(`INSERT INTO sp_${name} (resource_type, id, ${spec.columns}) SELECT * FROM unnest($1::text[], $2::text[], ${placeholders})`, [
+      t,
+      i,
+      ...columns,
+    ]);
+  }
+}
+
+interface Row {
+  resource_type: string;
+  id: string;
+  version_id: number | string;
+  last_updated: string;
+  deleted: boolean;
+  content: Resource | string | null;
+  method?: StoredResource['method'];
+}
+
+function toStored(row: Row): StoredResource {
+  const parsed = typeof row.content === 'string' ? (JSON.parse(row.content) as Resource) : (row.content ?? undefined);
+  // jsonb does not keep key order; FHIR JSON reads best (and some clients expect) resourceType first.
+  const content = parsed ? ({ resourceType: parsed.resourceType, ...parsed } as Resource) : undefined;
+  return {
+    resourceType: row.resource_type,
+    id: row.id,
+    versionId: String(row.version_id),
+    lastUpdated: content?.meta?.lastUpdated ?? new Date(row.last_updated.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00')).toISOString(),
+    deleted: row.deleted,
+    resource: content,
+    method: row.method,
+  };
+}
+
+function deletedError(stored: StoredResource): FhirError {
+  const err = gone(`${stored.resourceType}/${stored.id} was deleted`);
+  err.headers.ETag = `W/"${stored.versionId}"`;
+  return err;
+}
+
+/** W/"3" → "3" (If-Match may carry a weak or a strong ETag). */
+export function parseETag(etag: string): string {
+  return etag.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+}

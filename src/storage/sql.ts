@@ -1,0 +1,104 @@
+import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
+import { mkdirSync } from 'node:fs';
+import pg from 'pg';
+
+/**
+ * The one SQL interface the server uses. Two implementations share the same SQL:
+ * a `pg` pool against a PostgreSQL server, and PGlite (PostgreSQL in WASM) in-process.
+ */
+export interface SqlExecutor {
+  query<R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<R[]>;
+}
+
+export interface SqlClient extends SqlExecutor {
+  readonly kind: 'postgres' | 'pglite';
+  /** Runs fn in one transaction: committed if fn resolves, rolled back if it throws. */
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /** Pool statistics for metrics. */
+  poolStats(): { total: number; idle: number; waiting: number };
+  close(): Promise<void>;
+}
+
+class PostgresClient implements SqlClient {
+  readonly kind = 'postgres';
+  constructor(private readonly pool: pg.Pool) {}
+
+  async query<R extends object>(text: string, params?: readonly unknown[]): Promise<R[]> {
+    const result = await this.pool.query(text, params as unknown[]);
+    return result.rows as R[];
+  }
+
+  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const conn = await this.pool.connect();
+    try {
+      await conn.query('BEGIN');
+      const tx: SqlExecutor = {
+        query: async <R extends object>(text: string, params?: readonly unknown[]) =>
+          (await conn.query(text, params as unknown[])).rows as R[],
+      };
+      const result = await fn(tx);
+      await conn.query('COMMIT');
+      return result;
+    } catch (err) {
+      await conn.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      conn.release();
+    }
+  }
+
+  poolStats(): { total: number; idle: number; waiting: number } {
+    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
+  }
+
+  close(): Promise<void> {
+    return this.pool.end();
+  }
+}
+
+class PgliteClient implements SqlClient {
+  readonly kind = 'pglite';
+  constructor(private readonly db: PGlite) {}
+
+  async query<R extends object>(text: string, params?: readonly unknown[]): Promise<R[]> {
+    const result = await this.db.query<R>(text, params as unknown[]);
+    return result.rows;
+  }
+
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.db.transaction(async (t) =>
+      fn({
+        query: async <R extends object>(text: string, params?: readonly unknown[]) =>
+          (await t.query<R>(text, params as unknown[])).rows,
+      }),
+    );
+  }
+
+  poolStats(): { total: number; idle: number; waiting: number } {
+    return { total: 1, idle: 1, waiting: 0 };
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}
+
+// Keep numeric values exact (strings) and timestamps as ISO strings, identically on both backends.
+pg.types.setTypeParser(pg.types.builtins.TIMESTAMPTZ, (v) => v);
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+
+export async function openSql(options: { databaseUrl?: string; dataDir: string; poolSize: number }): Promise<SqlClient> {
+  if (options.databaseUrl) {
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize });
+    // An idle client that errors (server restart) must not crash the process.
+    pool.on('error', () => undefined);
+    return new PostgresClient(pool);
+  }
+  if (options.dataDir !== 'memory://') {
+    mkdirSync(options.dataDir, { recursive: true });
+  }
+  const db = await PGlite.create(options.dataDir, {
+    parsers: { [pgliteTypes.TIMESTAMPTZ]: (v: string) => v, [pgliteTypes.INT8]: (v: string) => Number(v) },
+  });
+  return new PgliteClient(db);
+}
