@@ -428,7 +428,11 @@ interface Row {
 function toStored(row: Row): StoredResource {
   const parsed = typeof row.content === 'string' ? (JSON.parse(row.content) as Resource) : (row.content ?? undefined);
   // jsonb does not keep key order; FHIR JSON reads best (and some clients expect) resourceType first.
-  const content = parsed ? ({ resourceType: parsed.resourceType, ...parsed } as Resource) : undefined;
+  let content: Resource | undefined;
+  if (parsed) {
+    const { resourceType, ...rest } = parsed;
+    content = { resourceType, ...rest } as Resource;
+  }
   return {
     resourceType: row.resource_type,
     id: row.id,

@@ -1,0 +1,130 @@
+import type { Resource } from '@medplum/fhirtypes';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { createApp } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { FhirDefinitions } from '../src/fhir/definitions.js';
+import { createLogger } from '../src/logger.js';
+import { migrate } from '../src/storage/migrations.js';
+import { openSql, type SqlClient } from '../src/storage/sql.js';
+
+/**
+ * Starts a real carelens HTTP server on an ephemeral port for a test file: on the embedded PGlite
+ * (in memory) and, when CARELENS_TEST_DATABASE_URL points at a PostgreSQL server, on a fresh
+ * database of its own there. Tests talk to it over HTTP only.
+ */
+export type Backend = 'pglite' | 'postgres';
+
+export const PG_URL = process.env.CARELENS_TEST_DATABASE_URL;
+
+/** The backends this run covers; PostgreSQL only when CARELENS_TEST_DATABASE_URL is set (CI sets it). */
+export const BACKENDS: Backend[] = PG_URL ? ['pglite', 'postgres'] : ['pglite'];
+if (!PG_URL && !process.env.CARELENS_QUIET_SKIP) {
+  process.env.CARELENS_QUIET_SKIP = '1';
+  console.warn('CARELENS_TEST_DATABASE_URL is not set: tests run on the embedded PGlite only, PostgreSQL runs are skipped');
+}
+
+export const SHARED_DATA = join(process.cwd(), '..', 'shared', 'data');
+export const hasSharedData = (sub: string): boolean => existsSync(join(SHARED_DATA, sub));
+
+let definitions: FhirDefinitions | undefined;
+function defs(): FhirDefinitions {
+  definitions ??= new FhirDefinitions(join(process.cwd(), 'profiles'));
+  return definitions;
+}
+
+export interface TestServer {
+  base: string;
+  origin: string;
+  sql: SqlClient;
+  /** fetch against the FHIR base; `path` may start with "/" or not. */
+  request(path: string, init?: RequestInit & { json?: unknown }): Promise<TestResponse>;
+  close(): Promise<void>;
+}
+
+export interface TestResponse {
+  status: number;
+  headers: Headers;
+  // Test convenience: assertions reach into arbitrary response JSON.
+  body: any;
+  text: string;
+}
+
+export async function startServer(backend: Backend, env: Record<string, string> = {}): Promise<TestServer> {
+  let dropDatabase: (() => Promise<void>) | undefined;
+  let databaseUrl: string | undefined;
+  if (backend === 'postgres') {
+    const name = `carelens_t_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    const url = new URL(PG_URL!);
+    url.pathname = `/${name}`;
+    databaseUrl = url.toString();
+    dropDatabase = async () => {
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    };
+  }
+  const sql = await openSql({ databaseUrl, dataDir: 'memory://', poolSize: 8 });
+  await migrate(sql);
+  // The port is known only after listen: build config with a placeholder, then fix the base URL.
+  const server: Server = await new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => resolve(srv));
+  });
+  const port = (server.address() as AddressInfo).port;
+  const config = loadConfig({ PORT: String(port), LOG_LEVEL: 'silent', ...env }, []);
+  const app = await createApp(config, sql, defs(), createLogger('silent'));
+  server.on('request', app.koa.callback());
+  const origin = `http://127.0.0.1:${port}`;
+  const base = config.baseUrl;
+  return {
+    base,
+    origin,
+    sql,
+    async request(path, init = {}) {
+      const url = /^https?:/.test(path) ? path : `${base}/${path.replace(/^\//, '')}`;
+      const headers = new Headers(init.headers);
+      let body = init.body;
+      if (init.json !== undefined) {
+        body = JSON.stringify(init.json);
+        if (!headers.has('Content-Type')) {
+          headers.set('Content-Type', 'application/fhir+json');
+        }
+      }
+      const res = await fetch(url, { ...init, headers, body });
+      const text = await res.text();
+      let parsed: unknown = undefined;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        parsed = undefined;
+      }
+      return { status: res.status, headers: res.headers, body: parsed, text };
+    },
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await sql.close();
+      await dropDatabase?.();
+    },
+  };
+}
+
+/** POSTs a resource and returns what the server stored. */
+export async function create<T extends Resource>(server: TestServer, resource: T): Promise<T & { id: string }> {
+  const res = await server.request(resource.resourceType, { method: 'POST', json: resource });
+  if (res.status !== 201) {
+    throw new Error(`create ${resource.resourceType} failed: ${res.status} ${res.text}`);
+  }
+  return res.body;
+}

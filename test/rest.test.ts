@@ -1,0 +1,225 @@
+import type { Patient } from '@medplum/fhirtypes';
+import { BACKENDS, create, startServer, type TestServer } from './harness.js';
+
+describe.each(BACKENDS)('FHIR REST interactions on %s', (backend) => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer(backend);
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  const patient: Patient = { resourceType: 'Patient', name: [{ family: 'Okafor', given: ['Ada'] }], gender: 'female', birthDate: '1980-02-29' };
+
+  test('create assigns id and version, returns 201 with Location, ETag and Last-Modified', async () => {
+    const res = await server.request('Patient', { method: 'POST', json: { ...patient, id: 'client-chosen' } });
+    expect(res.status).toBe(201);
+    expect(res.body.id).toMatch(/^[0-9a-f-]{36}$/); // the server ignores an id on create
+    expect(res.body.meta.versionId).toBe('1');
+    expect(res.headers.get('etag')).toBe('W/"1"');
+    expect(res.headers.get('location')).toBe(`${server.base}/Patient/${res.body.id}/_history/1`);
+    expect(new Date(res.headers.get('last-modified')!).getTime()).toBeLessThanOrEqual(Date.now());
+    expect(res.headers.get('x-request-id')).toBeTruthy();
+  });
+
+  test('read, vread, update with If-Match, 412 on a stale version, history', async () => {
+    const created = await create(server, patient);
+    const read = await server.request(`Patient/${created.id}`);
+    expect(read.status).toBe(200);
+    expect(read.body.name[0].family).toBe('Okafor');
+
+    const updated = await server.request(`Patient/${created.id}`, {
+      method: 'PUT',
+      headers: { 'If-Match': 'W/"1"' },
+      json: { ...read.body, gender: 'other' },
+    });
+    expect(updated.status).toBe(200);
+    expect(updated.body.meta.versionId).toBe('2');
+
+    const stale = await server.request(`Patient/${created.id}`, { method: 'PUT', headers: { 'If-Match': 'W/"1"' }, json: read.body });
+    expect(stale.status).toBe(412);
+    expect(stale.body.resourceType).toBe('OperationOutcome');
+
+    const v1 = await server.request(`Patient/${created.id}/_history/1`);
+    expect(v1.status).toBe(200);
+    expect(v1.body.gender).toBe('female');
+    const v9 = await server.request(`Patient/${created.id}/_history/9`);
+    expect(v9.status).toBe(404);
+
+    const history = await server.request(`Patient/${created.id}/_history`);
+    expect(history.body.type).toBe('history');
+    expect(history.body.total).toBe(2);
+    expect(history.body.entry.map((e: any) => e.response.etag)).toEqual(['W/"2"', 'W/"1"']);
+  });
+
+  test('update-as-create with a client id, then 304 on If-None-Match', async () => {
+    const res = await server.request('Patient/p-client-1', { method: 'PUT', json: { ...patient, id: 'p-client-1' } });
+    expect(res.status).toBe(201);
+    const again = await server.request('Patient/p-client-1', { headers: { 'If-None-Match': 'W/"1"' } });
+    expect(again.status).toBe(304);
+  });
+
+  test('delete: 204, then 410 Gone on read, visible in history, re-creatable', async () => {
+    const created = await create(server, patient);
+    const del = await server.request(`Patient/${created.id}`, { method: 'DELETE' });
+    expect(del.status).toBe(204);
+    const read = await server.request(`Patient/${created.id}`);
+    expect(read.status).toBe(410);
+    const history = await server.request(`Patient/${created.id}/_history`);
+    expect(history.body.entry[0].request.method).toBe('DELETE');
+    expect(history.body.entry[0].resource).toBeUndefined();
+    const search = await server.request(`Patient?_id=${created.id}`);
+    expect(search.body.total).toBe(0);
+    const recreate = await server.request(`Patient/${created.id}`, { method: 'PUT', json: { ...patient, id: created.id } });
+    expect(recreate.status).toBe(201);
+    expect(recreate.body.meta.versionId).toBe('3');
+  });
+
+  test('JSON Patch', async () => {
+    const created = await create(server, patient);
+    const res = await server.request(`Patient/${created.id}`, {
+      method: 'PATCH',
+      headers: { 'Content-Type': 'application/json-patch+json' },
+      body: JSON.stringify([{ op: 'replace', path: '/gender', value: 'male' }]),
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.gender).toBe('male');
+    expect(res.body.meta.versionId).toBe('2');
+    const bad = await server.request(`Patient/${created.id}`, {
+      method: 'PATCH',
+      headers: { 'Content-Type': 'application/json-patch+json' },
+      body: JSON.stringify([{ op: 'replace', path: '/gender', value: 'robot' }]),
+    });
+    expect(bad.status).toBe(422);
+    const invalidPath = await server.request(`Patient/${created.id}`, {
+      method: 'PATCH',
+      headers: { 'Content-Type': 'application/json-patch+json' },
+      body: JSON.stringify([{ op: 'remove', path: '/nothing/here' }]),
+    });
+    expect(invalidPath.status).toBe(422);
+    expect((await server.request(`Patient/${created.id}`)).body.meta.versionId).toBe('2');
+  });
+
+  test('conditional create, update and delete', async () => {
+    const identifier = [{ system: 'urn:test:mrn', value: 'COND-1' }];
+    const first = await server.request('Patient', { method: 'POST', headers: { 'If-None-Exist': 'identifier=urn:test:mrn|COND-1' }, json: { ...patient, identifier } });
+    expect(first.status).toBe(201);
+    const second = await server.request('Patient', { method: 'POST', headers: { 'If-None-Exist': 'identifier=urn:test:mrn|COND-1' }, json: { ...patient, identifier } });
+    expect(second.status).toBe(200);
+    expect(second.body.id).toBe(first.body.id);
+
+    const upd = await server.request('Patient?identifier=urn:test:mrn|COND-1', { method: 'PUT', json: { ...patient, identifier, gender: 'unknown' } });
+    expect(upd.status).toBe(200);
+    expect(upd.body.id).toBe(first.body.id);
+    expect(upd.body.gender).toBe('unknown');
+
+    const newOne = await server.request('Patient?identifier=urn:test:mrn|COND-2', { method: 'PUT', json: { ...patient, identifier: [{ system: 'urn:test:mrn', value: 'COND-2' }] } });
+    expect(newOne.status).toBe(201);
+
+    const del = await server.request('Patient?identifier=urn:test:mrn|COND-1', { method: 'DELETE' });
+    expect(del.status).toBe(204);
+    expect((await server.request(`Patient/${first.body.id}`)).status).toBe(410);
+  });
+
+  test('Prefer: return=minimal and return=OperationOutcome', async () => {
+    const minimal = await server.request('Patient', { method: 'POST', headers: { Prefer: 'return=minimal' }, json: patient });
+    expect(minimal.status).toBe(201);
+    expect(minimal.text).toBe('');
+    expect(minimal.headers.get('location')).toContain('/Patient/');
+    const oo = await server.request('Patient', { method: 'POST', headers: { Prefer: 'return=OperationOutcome' }, json: patient });
+    expect(oo.body.resourceType).toBe('OperationOutcome');
+  });
+
+  test('type and system history with _since and paging', async () => {
+    const before = new Date().toISOString();
+    await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 3; i++) {
+      await create(server, { resourceType: 'Organization', name: `Org ${i}` });
+    }
+    const typeHistory = await server.request(`Organization/_history?_since=${encodeURIComponent(before)}&_count=2`);
+    expect(typeHistory.body.total).toBe(3);
+    expect(typeHistory.body.entry).toHaveLength(2);
+    const next = typeHistory.body.link.find((l: any) => l.relation === 'next');
+    const page2 = await server.request(next.url);
+    expect(page2.body.entry).toHaveLength(1);
+    const system = await server.request(`_history?_since=${encodeURIComponent(before)}`);
+    expect(system.body.total).toBe(3);
+  });
+
+  test('bad input gets a precise OperationOutcome and status', async () => {
+    const cases: [string, RequestInit & { json?: unknown }, number][] = [
+      ['Patient', { method: 'POST', headers: { 'Content-Type': 'application/fhir+json' }, body: '{not json' }, 400],
+      ['Patient', { method: 'POST', json: { name: [] } }, 400],
+      ['Patient', { method: 'POST', json: { resourceType: 'Observation', status: 'final', code: { text: 'x' } } }, 400],
+      ['Patient/abc', { method: 'PUT', json: { resourceType: 'Patient', id: 'xyz' } }, 400],
+      ['Patient', { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: 'hello' }, 415],
+      ['Patient?_format=xml', {}, 406],
+      ['Unicorn/1', {}, 404],
+      ['Patient/does-not-exist', {}, 404],
+      ['Patient', { method: 'POST', json: { resourceType: 'Patient', gender: 'woman' } }, 422],
+      ['Patient', { method: 'POST', json: { resourceType: 'Patient', birthDate: 'yesterday' } }, 422],
+      ['Patient?unknown-param=1', {}, 400],
+      ['Patient?birthdate=notadate', {}, 400],
+    ];
+    for (const [path, init, status] of cases) {
+      const res = await server.request(path, init);
+      expect({ path, status: res.status }).toEqual({ path, status });
+      expect(res.body.resourceType).toBe('OperationOutcome');
+      expect(res.body.id).toBe(res.headers.get('x-request-id'));
+      expect(res.text).not.toMatch(/at .*\.(ts|js):\d+/); // no stack traces
+    }
+  });
+
+  test('unknown parameters are ignored with a warning under Prefer: handling=lenient', async () => {
+    const res = await server.request('Patient?unknown-param=1', { headers: { Prefer: 'handling=lenient' } });
+    expect(res.status).toBe(200);
+    const outcome = res.body.entry.find((e: any) => e.search?.mode === 'outcome');
+    expect(outcome.resource.issue[0].severity).toBe('warning');
+  });
+
+  test('body over the limit is refused with 413', async () => {
+    const small = await startServer(backend, { MAX_BODY_BYTES: '2048' });
+    try {
+      const res = await small.request('Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ text: 'x'.repeat(5000) }] } });
+      expect(res.status).toBe(413);
+      expect(res.body.resourceType).toBe('OperationOutcome');
+    } finally {
+      await small.close();
+    }
+  });
+
+  test('a failed write leaves nothing behind', async () => {
+    const before = (await server.request('Patient?_summary=count')).body.total;
+    const res = await server.request('', {
+      method: 'POST',
+      json: {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          { fullUrl: 'urn:uuid:1', resource: patient, request: { method: 'POST', url: 'Patient' } },
+          { resource: { resourceType: 'Patient', gender: 'invalid-gender' }, request: { method: 'POST', url: 'Patient' } },
+        ],
+      },
+    });
+    expect(res.status).toBe(422);
+    expect(res.body.issue[0].details.text).toContain('Bundle.entry[1]');
+    expect((await server.request('Patient?_summary=count')).body.total).toBe(before);
+  });
+
+  test('operability: healthz, readyz, metrics, metadata', async () => {
+    expect((await server.request(`${server.origin}/healthz`)).status).toBe(200);
+    const ready = await server.request(`${server.origin}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(ready.body.status).toBe('ready');
+    const metrics = await server.request(`${server.origin}/metrics`);
+    expect(metrics.text).toContain('carelens_http_requests_total');
+    expect(metrics.text).toContain('carelens_db_pool_total_connections');
+    const cs = await server.request('metadata');
+    expect(cs.body.resourceType).toBe('CapabilityStatement');
+    expect(cs.body.fhirVersion).toBe('4.0.1');
+    const obs = cs.body.rest[0].resource.find((r: any) => r.type === 'Observation');
+    expect(obs.searchParam.map((p: any) => p.name)).toEqual(expect.arrayContaining(['code', 'patient', 'date', 'value-quantity']));
+    expect(cs.body.rest[0].operation.map((o: any) => o.name)).toContain('resource-counts');
+  });
+});
