@@ -19,12 +19,14 @@ import type { Logger } from './logger.js';
 import { schemaVersion, SCHEMA_VERSION } from './storage/migrations.js';
 import { Repository } from './storage/repository.js';
 import { SearchIndexer } from './storage/search-index.js';
+import { StatisticsRefresher } from './storage/statistics.js';
 import type { SqlClient } from './storage/sql.js';
 import type { FhirRequest } from './fhir/types.js';
 
 export interface App {
   koa: Koa<AppState>;
   router: FhirRouter;
+  statistics: StatisticsRefresher;
 }
 
 /**
@@ -32,8 +34,12 @@ export interface App {
  * request id + access log → metrics → error boundary → operability endpoints → FHIR dispatcher.
  */
 export async function createApp(config: Config, sql: SqlClient, defs: FhirDefinitions, logger: Logger): Promise<App> {
-  const repo = new Repository(sql, new SearchIndexer(defs, config.baseUrl), (resource) =>
-    assertValid(defs, resource, { unknownProfile: config.unknownProfile }),
+  const statistics = new StatisticsRefresher(sql, logger);
+  const repo = new Repository(
+    sql,
+    new SearchIndexer(defs, config.baseUrl),
+    (resource) => assertValid(defs, resource, { unknownProfile: config.unknownProfile }),
+    (written) => statistics.recordWrites(written),
   );
   const fhir = new FhirRouter(defs, repo, {
     baseUrl: config.baseUrl,
@@ -107,5 +113,5 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
     fhirResponse(ctx, request, await fhir.handle(request));
   });
 
-  return { koa, router: fhir };
+  return { koa, router: fhir, statistics };
 }

@@ -32,6 +32,7 @@ async function main(): Promise<void> {
     logger.info({ status: response.status }, 'demo data loaded');
   }
 
+  app.statistics.start();
   const server: Server = app.koa.listen(config.port, config.host);
   await new Promise<void>((resolve) => server.once('listening', resolve));
   const address = server.address();
@@ -51,6 +52,7 @@ async function main(): Promise<void> {
       return;
     }
     stopping = true;
+    app.statistics.stop();
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     // close() stops accepting and waits for in-flight requests; idle keep-alive sockets are closed at once.
     server.close(() => {

@@ -375,7 +375,10 @@ function resolveElementPath(el: ElementDefinition): { path: string; name: string
       const sliceName = segment.slice(colon + 1);
       const base = name.endsWith('[x]') ? name.slice(0, -3) : undefined;
       const isTypeSlice =
-        base !== undefined && sliceName.length > base.length && sliceName.startsWith(base) && /^[A-Z]/.test(sliceName.slice(base.length));
+        base !== undefined &&
+        sliceName.length > base.length &&
+        sliceName.startsWith(base) &&
+        /^[A-Z]/.test(sliceName.slice(base.length));
       if (!isTypeSlice) {
         return undefined;
       }
@@ -629,7 +632,9 @@ function notInValueSet(shown: string, expansion: Expansion, path: string): Opera
 }
 
 function codingLabel(coding: Record<string, unknown>): string {
-  return `${typeof coding.system === 'string' ? coding.system : ''}|${typeof coding.code === 'string' ? coding.code : ''}`;
+  const system = typeof coding.system === 'string' ? coding.system : '';
+  const code = typeof coding.code === 'string' ? coding.code : '';
+  return `${system}|${code}`;
 }
 
 function codingInValueSet(coding: Record<string, unknown>, expansion: Expansion): boolean {

@@ -53,6 +53,8 @@ export class Repository {
     readonly sql: SqlClient,
     private readonly indexer: SearchIndexer,
     private readonly validate: Validate,
+    /** Told how many resources each committed transaction wrote (planner statistics upkeep). */
+    private readonly onCommit: (written: number) => void = () => undefined,
   ) {}
 
   async read(resourceType: string, id: string, db: SqlExecutor = this.sql): Promise<StoredResource> {
@@ -92,12 +94,18 @@ export class Repository {
 
   /** Runs fn in one transaction with a writer that batches all its writes into a few statements at the end. */
   async transaction<T>(fn: (writer: Writer) => Promise<T>): Promise<T> {
-    return this.sql.transaction(async (tx) => {
+    let written = 0;
+    const result = await this.sql.transaction(async (tx) => {
       const writer = new Writer(tx, this);
-      const result = await fn(writer);
+      const value = await fn(writer);
       await writer.flush();
-      return result;
+      written = writer.written;
+      return value;
     });
+    if (written > 0) {
+      this.onCommit(written);
+    }
+    return result;
   }
 
   create<T extends Resource>(resource: T): Promise<StoredResource<T>> {
@@ -224,6 +232,8 @@ export class Writer {
   private readonly pending: PreparedWrite[] = [];
   private readonly pendingKeys = new Set<string>();
   readonly now = new Date().toISOString();
+  /** Resources written so far (flushed) in this transaction. */
+  written = 0;
 
   constructor(
     readonly tx: SqlExecutor,
@@ -328,6 +338,7 @@ export class Writer {
     if (writes.length === 0) {
       return;
     }
+    this.written += writes.length;
     const types = writes.map((w) => w.resourceType);
     const ids = writes.map((w) => w.id);
     const versions = writes.map((w) => w.versionId);
