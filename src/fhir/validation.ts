@@ -39,7 +39,12 @@ export function validate(defs: FhirDefinitions, resource: Resource, options: Val
     issues.push(...medplumIssues(resource, profile));
     issues.push(...checkRequiredBindings(resource, profile));
   }
-  return issues;
+  // A profile's snapshot repeats the base definition, so a base violation is found once per profile too.
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const key = `${i.severity}|${i.expression?.join()}|${i.details?.text ?? i.diagnostics}`;
+    return !seen.has(key) && seen.add(key) !== undefined;
+  });
 }
 
 function medplumIssues(resource: Resource, profile?: StructureDefinition): OperationOutcomeIssue[] {
