@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from './config.js';
 import { buildDemoBundle } from './demo/demo-bundle.js';
 import { FhirDefinitions } from './fhir/definitions.js';
 import { projectRoot } from './fhir/operations.js';
+import { preloadRequiredBindings } from './fhir/terminology.js';
 import { createLogger } from './logger.js';
 import { migrate } from './storage/migrations.js';
 import { openSql } from './storage/sql.js';
@@ -25,6 +26,7 @@ async function main(): Promise<void> {
   const sql = await openSql({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize });
   await migrate(sql);
   const defs = new FhirDefinitions(join(projectRoot(), 'profiles'));
+  preloadRequiredBindings(); // keep the one-off value-set expansion off the first write
   const app = await createApp(config, sql, defs, logger);
 
   if (config.loadDemoData) {
