@@ -5,6 +5,8 @@ import { existsSync, statSync } from 'node:fs';
 
 const marker = 'node_modules/.package-lock.json';
 if (!existsSync(marker) || statSync(marker).mtimeMs < statSync('package-lock.json').mtimeMs) {
-  process.stdout.write('carelens: installing dependencies (npm ci)…\n');
-  execSync('npm ci --no-audit --no-fund', { stdio: 'inherit' });
+  process.stdout.write('carelens: installing dependencies…\n');
+  // `npm install`, not `npm ci`: with this npm's omit-lockfile-registry-resolved setting the lock
+  // leaves other platforms' optional binaries (swc) unversioned, which `npm ci` rejects as out of sync.
+  execSync('npm install --no-audit --no-fund', { stdio: 'inherit' });
 }

@@ -60,8 +60,8 @@ export function parseReferenceString(reference: string, baseUrl: string): Parsed
   if (m) {
     return { type: m[1], id: m[2] };
   }
-  const abs = /\/([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]+)?$/.exec(ref);
-  return abs ? { type: abs[1], id: abs[2] } : {};
+  // An absolute URL on another server names a resource there, not the local one with the same id.
+  return {};
 }
 
 const PATIENT_COMPARTMENT = loadPatientCompartment();
@@ -88,7 +88,9 @@ export class SearchIndexer {
 
   extract(resource: Resource): { rows: IndexRows; compartments: string[] } {
     const rows = emptyIndexRows();
-    const typed = [toTypedValue(resource)];
+    // References written as absolute URLs on this server's base are local ones: expressions such as
+    // where(resolve() is Patient) only see the type in the relative form.
+    const typed = [toTypedValue(relativizeReferences(resource, this.baseUrl))];
     // _id and _lastUpdated live on the resource row itself.
     for (const param of this.defs.getSearchParams(resource.resourceType).values()) {
       if (!param.expression || param.type === 'composite' || param.code === '_id' || param.code === '_lastUpdated') {
@@ -177,6 +179,27 @@ export class SearchIndexer {
 
 type Json = Record<string, unknown>;
 
+function relativizeReferences<T>(resource: T, baseUrl: string): T {
+  const prefix = baseUrl + '/';
+  if (!JSON.stringify(resource).includes(prefix)) {
+    return resource;
+  }
+  const walk = (v: unknown): unknown => {
+    if (Array.isArray(v)) {
+      return v.map(walk);
+    }
+    if (!isObject(v)) {
+      return v;
+    }
+    const out: Json = {};
+    for (const [k, x] of Object.entries(v)) {
+      out[k] = k === 'reference' && typeof x === 'string' && x.startsWith(prefix) ? x.slice(prefix.length) : walk(x);
+    }
+    return out;
+  };
+  return walk(resource) as T;
+}
+
 function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -205,6 +228,10 @@ function addToken(rows: IndexRows, code: string, type: string, value: unknown): 
       const codings = (Array.isArray(value.coding) ? value.coding : []).filter(isObject);
       for (const c of codings) {
         pushToken(rows, code, str(c.system), str(c.code), str(c.display) ?? str(value.text));
+      }
+      // :text searches CodeableConcept.text as well as Coding.display: index the text on its own when no coding carried it.
+      if (codings.length > 0 && typeof value.text === 'string' && codings.every((c) => str(c.display) !== undefined && c.display !== value.text)) {
+        pushToken(rows, code, undefined, undefined, value.text);
       }
       if (codings.length === 0 && typeof value.text === 'string') {
         pushToken(rows, code, undefined, undefined, value.text);

@@ -264,25 +264,34 @@ function parseDateValue(value: string, code: string): DateRange {
 
 /** Date comparison of a resource range [low, high) against the parameter range P (FHIR R4 §3.1.1.4.2). */
 export function dateCondition(sql: Sql, low: string, high: string, prefix: Prefix, range: DateRange): string {
-  const pl = `${sql.p(range.low)}::timestamptz`;
-  const ph = `${sql.p(range.high)}::timestamptz`;
+  // Parameters are bound lazily: an unused placeholder has no inferable type and PostgreSQL rejects the statement.
+  let lowParam: string | undefined;
+  let highParam: string | undefined;
+  const P = {
+    get low(): string {
+      return (lowParam ??= `${sql.p(range.low)}::timestamptz`);
+    },
+    get high(): string {
+      return (highParam ??= `${sql.p(range.high)}::timestamptz`);
+    },
+  };
   switch (prefix) {
     case 'eq':
-      return `(${low} >= ${pl} AND ${high} <= ${ph})`;
+      return `(${low} >= ${P.low} AND ${high} <= ${P.high})`;
     case 'ne':
-      return `NOT (${low} >= ${pl} AND ${high} <= ${ph})`;
+      return `NOT (${low} >= ${P.low} AND ${high} <= ${P.high})`;
     case 'gt':
-      return `${high} > ${ph}`;
+      return `${high} > ${P.high}`;
     case 'lt':
-      return `${low} < ${pl}`;
+      return `${low} < ${P.low}`;
     case 'ge':
-      return `(${low} >= ${pl} OR ${high} > ${ph})`;
+      return `(${low} >= ${P.low} OR ${high} > ${P.high})`;
     case 'le':
-      return `(${high} <= ${ph} OR ${low} < ${pl})`;
+      return `(${high} <= ${P.high} OR ${low} < ${P.low})`;
     case 'sa':
-      return `${low} >= ${ph}`;
+      return `${low} >= ${P.high}`;
     case 'eb':
-      return `${high} <= ${pl}`;
+      return `${high} <= ${P.low}`;
     case 'ap': {
       // "Approximately": the parameter range widened by 10% of its distance from now.
       const now = Date.now();
@@ -297,7 +306,7 @@ export function dateCondition(sql: Sql, low: string, high: string, prefix: Prefi
 }
 
 function numberCondition(sql: Sql, column: string, prefix: Prefix, n: NumberRange): string {
-  const value = sql.p(n.value);
+  const value = (): string => sql.p(n.value);
   switch (prefix) {
     case 'eq':
     case 'ne': {
@@ -307,14 +316,14 @@ function numberCondition(sql: Sql, column: string, prefix: Prefix, n: NumberRang
     }
     case 'gt':
     case 'sa':
-      return `${column} > ${value}`;
+      return `${column} > ${value()}`;
     case 'lt':
     case 'eb':
-      return `${column} < ${value}`;
+      return `${column} < ${value()}`;
     case 'ge':
-      return `${column} >= ${value}`;
+      return `${column} >= ${value()}`;
     case 'le':
-      return `${column} <= ${value}`;
+      return `${column} <= ${value()}`;
     case 'ap':
       return `(${column} >= ${sql.p(n.value - Math.abs(n.value) * 0.1)} AND ${column} <= ${sql.p(n.value + Math.abs(n.value) * 0.1)})`;
   }
