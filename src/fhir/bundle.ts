@@ -70,6 +70,14 @@ async function processTransaction(router: FhirRouter, entries: BundleEntry[], ou
     const ids = new Map<string, string>(); // fullUrl → Type/id
     const skip = new Set<number>(); // conditional creates that matched an existing resource
     const results: FhirResponse[] = new Array(entries.length);
+    // 0. Deletes come first (R4 http.html#trules), and are flushed: the conditional creates, updates and
+    //    references resolved below must not match what this transaction deletes.
+    for (const [i, entry] of entries.entries()) {
+      if (entry.request!.method === 'DELETE') {
+        results[i] = await atEntry(i, () => router.handle(entryRequest(entry, outer), writer));
+      }
+    }
+    await writer.flush();
     for (const [i, entry] of entries.entries()) {
       await atEntry(i, async () => {
         const { method, url } = entry.request!;
@@ -98,8 +106,14 @@ async function processTransaction(router: FhirRouter, entries: BundleEntry[], ou
           if (matches.length > 1) {
             throw new FhirError(412, [issue('duplicate', `Conditional update ${url} matched ${matches.length} resources`)]);
           }
-          const id = matches[0]?.id ?? (entry.resource as Resource).id ?? randomUUID();
+          const bodyId = (entry.resource as Resource).id;
+          if (matches.length === 1 && bodyId && bodyId !== matches[0].id) {
+            throw badRequest(`The resource id "${bodyId}" does not match the resource found by the conditional update (${matches[0].id})`, 'id');
+          }
+          const id = matches[0]?.id ?? bodyId ?? randomUUID();
           entry.request = { ...entry.request!, url: `${type}/${id}` };
+          // The update needs the id in the body too (it is checked against the URL).
+          entry.resource = { ...(entry.resource as Resource), id };
           if (entry.fullUrl) {
             ids.set(entry.fullUrl, `${type}/${id}`);
           }
@@ -140,7 +154,7 @@ async function processTransaction(router: FhirRouter, entries: BundleEntry[], ou
     const order = entries.map((_, i) => i).sort((a, b) => ORDER[entries[a].request!.method] - ORDER[entries[b].request!.method] || a - b);
     let flushed = false;
     for (const i of order) {
-      if (skip.has(i)) {
+      if (skip.has(i) || entries[i].request!.method === 'DELETE') {
         continue;
       }
       const entry = entries[i];
