@@ -7,7 +7,7 @@ import { badRequest, FhirError, issue, notFound, notSupported, preconditionFaile
 import type { OperationRegistry } from './operations.js';
 import { parseSearch } from './search/parse.js';
 import type { SearchRequest } from './search/types.js';
-import { executeSearch } from './searchset.js';
+import { executeSearch, localizeReferences } from './searchset.js';
 import type { FhirRequest, FhirResponse } from './types.js';
 
 export interface RouterOptions {
@@ -132,12 +132,14 @@ export class FhirRouter {
     return scope ? fn(scope) : this.repo.transaction(fn);
   }
 
+  /** Every search (plain, conditional, operation) is parsed here, so all get the same semantics. */
   parseSearch(type: string, query: Iterable<[string, string]>, lenient: boolean): SearchRequest {
-    return parseSearch(this.defs, type, query, {
+    const request = parseSearch(this.defs, type, query, {
       lenient,
       defaultCount: this.options.defaultPageSize,
       maxCount: this.options.maxPageSize,
     });
+    return { ...request, filters: localizeReferences(request.filters, this.options.baseUrl) };
   }
 
   private async read(type: string, id: string, req: FhirRequest, scope?: Writer): Promise<FhirResponse> {

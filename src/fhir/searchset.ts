@@ -13,7 +13,6 @@ const MAX_ITERATIONS = 4;
 /** Runs a parsed search and assembles the searchset Bundle: matches, includes, total and paging links. */
 export async function executeSearch(router: FhirRouter, req: SearchRequest, db: SqlExecutor): Promise<Bundle> {
   const { repo, options } = router;
-  req = { ...req, filters: localizeReferences(req.filters, options.baseUrl) };
   const countOnly = req.summary === 'count' || req.count === 0;
   // One extra row tells whether a next page exists without a count query.
   const rows = countOnly ? [] : await repo.search({ ...req, count: req.count + 1 }, db);

@@ -332,6 +332,10 @@ function numberCondition(sql: Sql, column: string, prefix: Prefix, n: NumberRang
 function specialCondition(sql: Sql, filter: Extract<SearchFilter, { kind: 'special' }>, r: string): string {
   switch (filter.code) {
     case '_id':
+      if (filter.modifier === 'missing') {
+        // every resource has an id
+        return filter.values[0] === 'false' ? 'true' : 'false';
+      }
       if (filter.modifier === 'not') {
         return `NOT (${r}.id = ANY(${sql.p(filter.values)}::text[]))`;
       }
@@ -344,7 +348,10 @@ function specialCondition(sql: Sql, filter: Extract<SearchFilter, { kind: 'speci
         })
         .join(' OR ')})`;
     case '_content':
-      return `(${filter.values.map((v) => `${r}.content::text ILIKE ${sql.p('%' + escapeLike(v) + '%')}`).join(' OR ')})`;
+      // Text content only: string values anywhere in the resource, not JSON keys or punctuation.
+      return `EXISTS (SELECT 1 FROM jsonb_path_query(${r}.content, 'strict $.**') AS v(j) WHERE jsonb_typeof(v.j) = 'string' AND (${filter.values
+        .map((v) => `(v.j #>> '{}') ILIKE ${sql.p('%' + escapeLike(v) + '%')}`)
+        .join(' OR ')}))`;
     case '_text':
       return `(${filter.values.map((v) => `(${r}.content->'text'->>'div') ILIKE ${sql.p('%' + escapeLike(v) + '%')}`).join(' OR ')})`;
   }

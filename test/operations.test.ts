@@ -1,0 +1,284 @@
+import type { Resource } from '@medplum/fhirtypes';
+import { BACKENDS, create, startServer, type TestServer } from './harness.js';
+
+const LOINC = 'http://loinc.org';
+const VITALS = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] };
+const LAB = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' }] };
+const HR_PROFILE = 'http://hl7.org/fhir/StructureDefinition/heartrate';
+
+function heartRate(patientId: string, when: string, value = 72): Resource {
+  return {
+    resourceType: 'Observation',
+    status: 'final',
+    category: [VITALS],
+    code: { coding: [{ system: LOINC, code: '8867-4', display: 'Heart rate' }] },
+    subject: { reference: `Patient/${patientId}` },
+    effectiveDateTime: when,
+    valueQuantity: { value, unit: 'beats/minute', system: 'http://unitsofmeasure.org', code: '/min' },
+  } as Resource;
+}
+
+function lab(patientId: string, code: string, when: string): Resource {
+  return {
+    resourceType: 'Observation',
+    status: 'final',
+    category: [LAB],
+    code: { coding: [{ system: LOINC, code }] },
+    subject: { reference: `Patient/${patientId}` },
+    effectiveDateTime: when,
+    valueQuantity: { value: 5, unit: 'mmol/L', system: 'http://unitsofmeasure.org', code: 'mmol/L' },
+  } as Resource;
+}
+
+describe.each(BACKENDS)('FHIR operations on %s', (backend) => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer(backend);
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  const keys = (bundle: any): string[] => (bundle.entry ?? []).map((e: any) => `${e.resource.resourceType}/${e.resource.id}`);
+
+  describe('Patient/$everything', () => {
+    test('compartment contents, _type, _since, paging with _count', async () => {
+      const p = await create(server, { resourceType: 'Patient', name: [{ family: 'Everyman' }] });
+      const other = await create(server, { resourceType: 'Patient', name: [{ family: 'Otherman' }] });
+      const o1 = await create(server, heartRate(p.id, '2024-01-01T10:00:00Z'));
+      const o2 = await create(server, lab(p.id, '2345-7', '2024-01-02T10:00:00Z'));
+      const enc = await create(server, { resourceType: 'Encounter', status: 'finished', class: { code: 'AMB' }, subject: { reference: `Patient/${p.id}` } });
+      const cond = await create(server, { resourceType: 'Condition', subject: { reference: `Patient/${p.id}` }, code: { text: 'Hypertension' } });
+      const notMine = await create(server, heartRate(other.id, '2024-01-01T10:00:00Z'));
+      const org = await create(server, { resourceType: 'Organization', name: 'Not in the compartment' });
+
+      const all = await server.request(`Patient/${p.id}/$everything`);
+      expect(all.status).toBe(200);
+      expect(all.body.type).toBe('searchset');
+      const got = keys(all.body);
+      expect(got[0]).toBe(`Patient/${p.id}`); // the patient first
+      expect([...got].sort()).toEqual(
+        [`Patient/${p.id}`, `Observation/${o1.id}`, `Observation/${o2.id}`, `Encounter/${enc.id}`, `Condition/${cond.id}`].sort(),
+      );
+      expect(got).not.toContain(`Observation/${notMine.id}`);
+      expect(got).not.toContain(`Organization/${org.id}`);
+      expect(got).not.toContain(`Patient/${other.id}`);
+
+      const onlyObs = await server.request(`Patient/${p.id}/$everything?_type=Observation`);
+      expect(keys(onlyObs.body).sort()).toEqual([`Observation/${o1.id}`, `Observation/${o2.id}`].sort());
+      const obsAndCond = await server.request(`Patient/${p.id}/$everything?_type=Observation,Condition`);
+      expect(keys(obsAndCond.body).sort()).toEqual([`Observation/${o1.id}`, `Observation/${o2.id}`, `Condition/${cond.id}`].sort());
+      expect((await server.request(`Patient/${p.id}/$everything?_type=NotAType`)).status).toBe(400);
+
+      // _since: only what changed after the instant
+      const since = new Date().toISOString();
+      await new Promise((r) => setTimeout(r, 5));
+      const later = await create(server, {
+        resourceType: 'AllergyIntolerance',
+        clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', code: 'active' }] },
+        patient: { reference: `Patient/${p.id}` },
+        code: { text: 'Peanut' },
+      });
+      const sinceRes = await server.request(`Patient/${p.id}/$everything?_since=${encodeURIComponent(since)}`);
+      expect(keys(sinceRes.body)).toEqual([`AllergyIntolerance/${later.id}`]);
+
+      // paging: 6 resources, 4 pages of 2 would be wrong; 3 pages of 2, no duplicates
+      const expected = [`Patient/${p.id}`, `Observation/${o1.id}`, `Observation/${o2.id}`, `Encounter/${enc.id}`, `Condition/${cond.id}`, `AllergyIntolerance/${later.id}`];
+      let res = await server.request(`Patient/${p.id}/$everything?_count=2`);
+      const pages: string[][] = [];
+      for (;;) {
+        expect(res.status).toBe(200);
+        pages.push(keys(res.body));
+        const next = res.body.link?.find((l: any) => l.relation === 'next');
+        if (!next) {
+          break;
+        }
+        expect(pages.length).toBeLessThan(10);
+        res = await server.request(next.url);
+      }
+      expect(pages.map((x) => x.length)).toEqual([2, 2, 2]);
+      expect(pages.flat().sort()).toEqual(expected.sort());
+      expect(new Set(pages.flat()).size).toBe(6);
+      expect(pages[0][0]).toBe(`Patient/${p.id}`);
+
+      expect((await server.request('Patient/does-not-exist/$everything')).status).toBe(404);
+    });
+  });
+
+  describe('Observation/$lastn', () => {
+    test('max per code, filtered by code and category, needs a patient', async () => {
+      const p = await create(server, { resourceType: 'Patient', name: [{ family: 'Lastn' }] });
+      const other = await create(server, { resourceType: 'Patient', name: [{ family: 'Lastn-other' }] });
+      const hr1 = await create(server, heartRate(p.id, '2024-01-01T10:00:00Z', 60));
+      const hr2 = await create(server, heartRate(p.id, '2024-01-03T10:00:00Z', 70));
+      const hr3 = await create(server, heartRate(p.id, '2024-01-02T10:00:00Z', 80));
+      const na1 = await create(server, lab(p.id, '2951-2', '2024-02-01T00:00:00Z'));
+      const na2 = await create(server, lab(p.id, '2951-2', '2024-03-01T00:00:00Z'));
+      const glu = await create(server, lab(p.id, '2345-7', '2024-01-15T00:00:00Z'));
+      await create(server, heartRate(other.id, '2025-01-01T10:00:00Z', 99));
+
+      const one = await server.request(`Observation/$lastn?patient=Patient/${p.id}`);
+      expect(one.status).toBe(200);
+      // default max=1: the latest per code
+      expect(keys(one.body).sort()).toEqual([`Observation/${hr2.id}`, `Observation/${na2.id}`, `Observation/${glu.id}`].sort());
+
+      const two = await server.request(`Observation/$lastn?patient=Patient/${p.id}&max=2`);
+      const twoKeys = keys(two.body);
+      expect([...twoKeys].sort()).toEqual(
+        [`Observation/${hr2.id}`, `Observation/${hr3.id}`, `Observation/${na2.id}`, `Observation/${na1.id}`, `Observation/${glu.id}`].sort(),
+      );
+      expect(twoKeys).not.toContain(`Observation/${hr1.id}`);
+      // newest first within a code
+      expect(twoKeys.indexOf(`Observation/${hr2.id}`)).toBeLessThan(twoKeys.indexOf(`Observation/${hr3.id}`));
+
+      const byCode = await server.request(`Observation/$lastn?patient=${p.id}&code=${encodeURIComponent(LOINC + '|8867-4')}&max=5`);
+      expect(keys(byCode.body)).toEqual([`Observation/${hr2.id}`, `Observation/${hr3.id}`, `Observation/${hr1.id}`]);
+
+      const byCategory = await server.request(`Observation/$lastn?subject=Patient/${p.id}&category=laboratory`);
+      expect(keys(byCategory.body).sort()).toEqual([`Observation/${na2.id}`, `Observation/${glu.id}`].sort());
+
+      const noPatient = await server.request('Observation/$lastn?category=laboratory');
+      expect(noPatient.status).toBe(400);
+      expect(noPatient.body.resourceType).toBe('OperationOutcome');
+      expect((await server.request(`Observation/$lastn?patient=${p.id}&max=0`)).status).toBe(400);
+    });
+  });
+
+  describe('$validate', () => {
+    test('valid resource → information only', async () => {
+      const res = await server.request('Patient/$validate', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'Valid' }], gender: 'female' } });
+      expect(res.status).toBe(200);
+      expect(res.body.resourceType).toBe('OperationOutcome');
+      expect(res.body.issue.every((i: any) => i.severity === 'information')).toBe(true);
+    });
+
+    test('invalid resource → error issues with expression paths', async () => {
+      const res = await server.request('Patient/$validate', {
+        method: 'POST',
+        json: { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: { resourceType: 'Patient', name: [{ family: 'Neverstored' }], gender: 'robot', birthDate: 'yesterday' } }] },
+      });
+      expect(res.status).toBe(200);
+      const errors = res.body.issue.filter((i: any) => i.severity === 'error');
+      expect(errors.length).toBeGreaterThanOrEqual(2);
+      const paths = errors.flatMap((i: any) => i.expression ?? []);
+      expect(paths.some((p: string) => /gender/.test(p))).toBe(true);
+      expect(paths.some((p: string) => /birthDate/.test(p))).toBe(true);
+      // $validate never writes
+      const search = await server.request('Patient?family:exact=Neverstored');
+      expect(search.status).toBe(200);
+      expect(search.body.total).toBe(0);
+    });
+
+    test('mode=update with an id mismatch is a 400', async () => {
+      const p = await create(server, { resourceType: 'Patient', name: [{ family: 'Mode' }] });
+      const bad = await server.request(`Patient/${p.id}/$validate`, {
+        method: 'POST',
+        json: { resourceType: 'Parameters', parameter: [{ name: 'mode', valueCode: 'update' }, { name: 'resource', resource: { resourceType: 'Patient', id: 'someone-else' } }] },
+      });
+      expect(bad.status).toBe(400);
+      const ok = await server.request(`Patient/${p.id}/$validate`, {
+        method: 'POST',
+        json: { resourceType: 'Parameters', parameter: [{ name: 'mode', valueCode: 'update' }, { name: 'resource', resource: { resourceType: 'Patient', id: p.id } }] },
+      });
+      expect(ok.status).toBe(200);
+      expect(ok.body.issue.every((i: any) => i.severity === 'information')).toBe(true);
+    });
+
+    test('profile parameter: the R4 heartrate profile, and an unknown profile', async () => {
+      const withProfile = (resource: Resource, profile: string): Promise<any> =>
+        server.request('Observation/$validate', {
+          method: 'POST',
+          json: { resourceType: 'Parameters', parameter: [{ name: 'resource', resource }, { name: 'profile', valueUri: profile }] },
+        });
+      const good = await withProfile(heartRate('pat-1', '2024-01-01T10:00:00Z'), HR_PROFILE);
+      expect(good.status).toBe(200);
+      expect(good.body.issue.filter((i: any) => i.severity === 'error')).toEqual([]);
+
+      const wrongCode = heartRate('pat-1', '2024-01-01T10:00:00Z') as any;
+      wrongCode.code = { coding: [{ system: LOINC, code: '2345-7', display: 'Glucose' }] };
+      // without the profile it is a fine Observation
+      const plain = await server.request('Observation/$validate', { method: 'POST', json: wrongCode });
+      expect(plain.body.issue.filter((i: any) => i.severity === 'error')).toEqual([]);
+      const bad = await withProfile(wrongCode, HR_PROFILE);
+      expect(bad.status).toBe(200);
+      expect(bad.body.issue.filter((i: any) => i.severity === 'error').length).toBeGreaterThan(0);
+
+      const unknown = await withProfile(heartRate('pat-1', '2024-01-01T10:00:00Z'), 'http://example.org/StructureDefinition/nope');
+      expect(unknown.status).toBe(200);
+      const err = unknown.body.issue.filter((i: any) => i.severity === 'error');
+      expect(err).toHaveLength(1);
+      expect(err[0].details.text).toContain('http://example.org/StructureDefinition/nope');
+    });
+  });
+
+  describe('Patient/$match', () => {
+    test('identifier → certain 1.0, name + birthDate → probable, ordered by score', async () => {
+      const sys = `urn:carelens-test:match:${Date.now()}`;
+      const family = `Matchwell${Date.now()}`;
+      const byId = await create(server, { resourceType: 'Patient', identifier: [{ system: sys, value: 'M-1' }], name: [{ family: 'Unrelated', given: ['Zed'] }], birthDate: '1950-01-01' });
+      const byName = await create(server, { resourceType: 'Patient', name: [{ family, given: ['Ada'] }], birthDate: '1980-02-29' });
+      const familyOnly = await create(server, { resourceType: 'Patient', name: [{ family, given: ['Bea'] }], birthDate: '1980-02-29' });
+      const otherBirth = await create(server, { resourceType: 'Patient', name: [{ family, given: ['Ada'] }], birthDate: '1981-02-28' });
+
+      const res = await server.request('Patient/$match', {
+        method: 'POST',
+        json: {
+          resourceType: 'Parameters',
+          parameter: [{ name: 'resource', resource: { resourceType: 'Patient', identifier: [{ system: sys, value: 'M-1' }], name: [{ family, given: ['Ada'] }], birthDate: '1980-02-29' } }],
+        },
+      });
+      expect(res.status).toBe(200);
+      const entries = res.body.entry as any[];
+      expect(entries.map((e) => e.resource.id)).toEqual([byId.id, byName.id, familyOnly.id]);
+      expect(entries.map((e) => e.search.score)).toEqual([1, 0.9, 0.6]);
+      const grade = (e: any): string => e.search.extension.find((x: any) => x.url === 'http://hl7.org/fhir/StructureDefinition/match-grade').valueCode;
+      expect(entries.map(grade)).toEqual(['certain', 'probable', 'possible']);
+      expect(entries.map((e) => e.resource.id)).not.toContain(otherBirth.id);
+      const scores = entries.map((e) => e.search.score);
+      expect([...scores].sort((a, b) => b - a)).toEqual(scores);
+
+      const certainOnly = await server.request('Patient/$match', {
+        method: 'POST',
+        json: {
+          resourceType: 'Parameters',
+          parameter: [
+            { name: 'resource', resource: { resourceType: 'Patient', identifier: [{ system: sys, value: 'M-1' }], name: [{ family, given: ['Ada'] }], birthDate: '1980-02-29' } },
+            { name: 'onlyCertainMatches', valueBoolean: true },
+          ],
+        },
+      });
+      expect(certainOnly.body.entry.map((e: any) => e.resource.id)).toEqual([byId.id]);
+    });
+  });
+
+  describe('custom operation $resource-counts', () => {
+    test('counts per type match what was created', async () => {
+      const before = await server.request('$resource-counts?_type=Practitioner,Location');
+      expect(before.status).toBe(200);
+      const countsOf = (body: any): Record<string, number> =>
+        Object.fromEntries(
+          (body.parameter ?? []).map((p: any) => [
+            p.part.find((x: any) => x.name === 'type').valueCode,
+            p.part.find((x: any) => x.name === 'total').valueInteger,
+          ]),
+        );
+      const b = countsOf(before.body);
+      for (let i = 0; i < 3; i++) {
+        await create(server, { resourceType: 'Practitioner', name: [{ family: `Counter${i}` }] });
+      }
+      const loc = await create(server, { resourceType: 'Location', name: 'Counted place' });
+      const gone = await create(server, { resourceType: 'Location', name: 'Deleted place' });
+      expect((await server.request(`Location/${gone.id}`, { method: 'DELETE' })).status).toBe(204);
+      expect(loc.id).toBeDefined();
+      const after = countsOf((await server.request('$resource-counts?_type=Practitioner,Location')).body);
+      expect(after).toEqual({ Practitioner: (b.Practitioner ?? 0) + 3, Location: (b.Location ?? 0) + 1 });
+
+      // without _type: every type, consistent with a search total
+      const all = countsOf((await server.request('$resource-counts')).body);
+      const practitioners = await server.request('Practitioner?_summary=count');
+      expect(all.Practitioner).toBe(practitioners.body.total);
+      expect(Object.keys(all)).toEqual(expect.arrayContaining(['Practitioner', 'Location']));
+      expect((await server.request('$resource-counts?_type=Nope')).status).toBe(400);
+    });
+  });
+});

@@ -1,0 +1,458 @@
+import type { Resource } from '@medplum/fhirtypes';
+import { BACKENDS, create, startServer, type TestServer, type TestResponse } from './harness.js';
+
+/**
+ * Search semantics per parameter type (FHIR R4 search page). Every test creates its own data
+ * under a unique marker (identifier system or code system), so tests never see each other's data,
+ * and every expected id set below was worked out by hand from the spec's rules.
+ */
+describe.each(BACKENDS)('FHIR search on %s', (backend) => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer(backend);
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  let seq = 0;
+  const marker = (name: string): string => `urn:carelens-test:${name}:${++seq}`;
+
+  async function search(path: string): Promise<TestResponse> {
+    const res = await server.request(path);
+    if (res.status !== 200) {
+      throw new Error(`GET ${path} → ${res.status} ${res.text}`);
+    }
+    expect(res.body.resourceType).toBe('Bundle');
+    expect(res.body.type).toBe('searchset');
+    return res;
+  }
+  const matchIds = (res: TestResponse): string[] =>
+    (res.body.entry ?? []).filter((e: any) => e.search?.mode === 'match').map((e: any) => e.resource.id).sort();
+  const includeKeys = (res: TestResponse): string[] =>
+    (res.body.entry ?? []).filter((e: any) => e.search?.mode === 'include').map((e: any) => `${e.resource.resourceType}/${e.resource.id}`).sort();
+  async function ids(path: string): Promise<string[]> {
+    return matchIds(await search(path));
+  }
+  const sorted = (...xs: { id: string }[]): string[] => xs.map((x) => x.id).sort();
+  const q = encodeURIComponent;
+
+  /** A Patient carrying the test's identifier system. */
+  function patient(sys: string, extra: Record<string, unknown> = {}): Promise<Resource & { id: string }> {
+    return create(server, { resourceType: 'Patient', identifier: [{ system: sys, value: String(++seq) }], ...extra } as Resource);
+  }
+  /** An Observation whose code is in the test's code system. */
+  function observation(sys: string, extra: Record<string, unknown> = {}, code = 'x'): Promise<Resource & { id: string }> {
+    return create(server, { resourceType: 'Observation', status: 'final', code: { coding: [{ system: sys, code }] }, ...extra } as Resource);
+  }
+
+  /** A heart-rate Observation valid against the R4 vital-signs heartrate profile. */
+  function heartRate(sys: string, patientId: string, extra: Record<string, unknown> = {}): Promise<Resource & { id: string }> {
+    return create(server, {
+      resourceType: 'Observation',
+      status: 'final',
+      identifier: [{ system: sys, value: String(++seq) }],
+      category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] }],
+      code: { coding: [{ system: 'http://loinc.org', code: '8867-4', display: 'Heart rate' }] },
+      subject: { reference: `Patient/${patientId}` },
+      effectiveDateTime: '2024-03-15T10:00:00Z',
+      valueQuantity: { value: 72, unit: 'beats/minute', system: 'http://unitsofmeasure.org', code: '/min' },
+      ...extra,
+    } as Resource);
+  }
+
+  describe('string', () => {
+    test('default is case- and accent-insensitive starts-with on any HumanName part', async () => {
+      const sys = marker('string');
+      const muller = await patient(sys, { name: [{ family: 'Müller', given: ['Jürgen'] }] });
+      const mull = await patient(sys, { name: [{ family: 'Mull', given: ['Anna'] }] });
+      const smuller = await patient(sys, { name: [{ family: 'Schmüller', given: ['Eva'], prefix: ['Dr'] }] });
+      const base = `Patient?identifier=${q(sys + '|')}`;
+      // accent-insensitive both ways: "müll" and "mull" are the same search
+      expect(await ids(`${base}&name=${q('müll')}`)).toEqual(sorted(muller, mull));
+      expect(await ids(`${base}&name=${q('müller')}`)).toEqual(sorted(muller));
+      expect(await ids(`${base}&name=MULL`)).toEqual(sorted(muller, mull));
+      expect(await ids(`${base}&name=mull`)).toEqual(sorted(muller, mull));
+      expect(await ids(`${base}&family=muller`)).toEqual(sorted(muller));
+      expect(await ids(`${base}&given=jurg`)).toEqual(sorted(muller));
+      expect(await ids(`${base}&name=dr`)).toEqual(sorted(smuller)); // prefix is a name part
+      expect(await ids(`${base}&family=${q('üller')}`)).toEqual([]); // starts-with, not contains
+      // :exact is case- and accent-sensitive and whole-string
+      expect(await ids(`${base}&family:exact=${q('Müller')}`)).toEqual(sorted(muller));
+      expect(await ids(`${base}&family:exact=Muller`)).toEqual([]);
+      expect(await ids(`${base}&family:exact=${q('Müll')}`)).toEqual([]);
+      expect(await ids(`${base}&family:exact=Mull`)).toEqual(sorted(mull));
+      // :contains anywhere, insensitive
+      expect(await ids(`${base}&family:contains=ULLE`)).toEqual(sorted(muller, smuller));
+      expect(await ids(`${base}&family:contains=${q('hmü')}`)).toEqual(sorted(smuller));
+    });
+
+    test('Address parts and address-city', async () => {
+      const sys = marker('address');
+      const a = await patient(sys, { address: [{ line: ['12 Rue de la Paix'], city: 'Paris', postalCode: '75002', country: 'FR' }] });
+      const b = await patient(sys, { address: [{ line: ['1 Main St'], city: 'Springfield', state: 'IL', postalCode: '62701' }] });
+      const base = `Patient?identifier=${q(sys + '|')}`;
+      expect(await ids(`${base}&address=paris`)).toEqual(sorted(a));
+      expect(await ids(`${base}&address=12%20rue`)).toEqual(sorted(a));
+      expect(await ids(`${base}&address=627`)).toEqual(sorted(b));
+      expect(await ids(`${base}&address-city=spring`)).toEqual(sorted(b));
+      expect(await ids(`${base}&address-city=paris,springfield`)).toEqual(sorted(a, b));
+      expect(await ids(`${base}&address-postalcode=75002`)).toEqual(sorted(a));
+      expect(await ids(`${base}&address-state=IL`)).toEqual(sorted(b));
+      expect(await ids(`${base}&address:contains=main`)).toEqual(sorted(b));
+    });
+  });
+
+  describe('token', () => {
+    test('code, system|code, |code, system|, :not, :text, :missing', async () => {
+      const sys = marker('token');
+      const loinc = 'http://loinc.org';
+      const hr = await observation(sys, { category: [{ coding: [{ system: loinc, code: '8867-4', display: 'Heart rate' }], text: 'Pulse' }] });
+      const noSys = await observation(sys, { category: [{ coding: [{ code: '8867-4' }] }] });
+      const other = await observation(sys, { category: [{ coding: [{ system: 'urn:other', code: '8867-4', display: 'Other thing' }] }] });
+      const textOnly = await observation(sys, { category: [{ text: 'Heart rhythm' }] });
+      const none = await observation(sys);
+      const base = `Observation?code=${q(sys + '|')}`;
+      expect(await ids(base)).toEqual(sorted(hr, noSys, other, textOnly, none));
+      expect(await ids(`${base}&category=8867-4`)).toEqual(sorted(hr, noSys, other));
+      expect(await ids(`${base}&category=${q(loinc + '|8867-4')}`)).toEqual(sorted(hr));
+      expect(await ids(`${base}&category=${q('|8867-4')}`)).toEqual(sorted(noSys));
+      expect(await ids(`${base}&category=${q(loinc + '|')}`)).toEqual(sorted(hr));
+      expect(await ids(`${base}&category=${q(loinc + '|8867-4,urn:other|8867-4')}`)).toEqual(sorted(hr, other));
+      // :not includes resources without any value for the parameter
+      expect(await ids(`${base}&category:not=${q(loinc + '|8867-4')}`)).toEqual(sorted(noSys, other, textOnly, none));
+      // :text searches Coding.display and CodeableConcept.text
+      expect(await ids(`${base}&category:text=heart`)).toEqual(sorted(hr, textOnly));
+      expect(await ids(`${base}&category:text=pulse`)).toEqual(sorted(hr));
+      expect(await ids(`${base}&category:missing=true`)).toEqual(sorted(none));
+      expect(await ids(`${base}&category:missing=false`)).toEqual(sorted(hr, noSys, other, textOnly));
+      // code is case-sensitive for a token
+      expect(await ids(`${base}&category=${q(loinc + '|8867-4'.toUpperCase() + 'X')}`)).toEqual([]);
+    });
+
+    test('identifier and boolean (Patient.active), gender', async () => {
+      const sys = marker('ident');
+      const a = await create(server, { resourceType: 'Patient', identifier: [{ system: sys, value: 'A-1' }], active: true, gender: 'female' });
+      const b = await create(server, { resourceType: 'Patient', identifier: [{ system: sys, value: 'B-2' }], active: false, gender: 'male' });
+      const c = await create(server, { resourceType: 'Patient', identifier: [{ system: sys, value: 'C-3' }], gender: 'female' });
+      const base = `Patient?identifier=${q(sys + '|')}`;
+      expect(await ids(`Patient?identifier=${q(sys + '|A-1')}`)).toEqual(sorted(a));
+      expect(await ids(`Patient?identifier=${q(sys + '|A-1,' + sys + '|C-3')}`)).toEqual(sorted(a, c));
+      expect(await ids(`Patient?identifier=${q(sys + '|a-1')}`)).toEqual([]);
+      expect(await ids(`${base}&active=true`)).toEqual(sorted(a));
+      expect(await ids(`${base}&active=false`)).toEqual(sorted(b));
+      expect(await ids(`${base}&active:not=true`)).toEqual(sorted(b, c));
+      expect(await ids(`${base}&active:missing=true`)).toEqual(sorted(c));
+      expect(await ids(`${base}&gender=female`)).toEqual(sorted(a, c));
+      // AND of repeated parameters
+      expect(await ids(`${base}&gender=female&active=true`)).toEqual(sorted(a));
+      expect(await ids(`${base}&identifier=${q(sys + '|B-2')}&gender=female`)).toEqual([]);
+    });
+  });
+
+  describe('reference', () => {
+    test('id, Type/id, absolute URL on this server, :Type modifier', async () => {
+      const sys = marker('ref');
+      const p = await patient(sys);
+      const g = await create(server, { resourceType: 'Group', type: 'person', actual: true });
+      const o1 = await observation(sys, { subject: { reference: `Patient/${p.id}` } });
+      const o2 = await observation(sys, { subject: { reference: `${server.base}/Patient/${p.id}` } });
+      const o3 = await observation(sys, { subject: { reference: `Group/${g.id}` } });
+      const o4 = await observation(sys, { subject: { reference: `http://elsewhere.example/fhir/Patient/${p.id}` } });
+      const base = `Observation?code=${q(sys + '|')}`;
+      expect(await ids(`${base}&subject=Patient/${p.id}`)).toEqual(sorted(o1, o2));
+      expect(await ids(`${base}&subject=${p.id}`)).toEqual(sorted(o1, o2));
+      expect(await ids(`${base}&subject:Patient=${p.id}`)).toEqual(sorted(o1, o2));
+      expect(await ids(`${base}&subject:Group=${g.id}`)).toEqual(sorted(o3));
+      expect(await ids(`${base}&patient=${p.id}`)).toEqual(sorted(o1, o2));
+      expect(await ids(`${base}&subject=${q(`${server.base}/Patient/${p.id}`)}`)).toEqual(sorted(o1, o2));
+      expect(await ids(`${base}&subject=${q(`http://elsewhere.example/fhir/Patient/${p.id}`)}`)).toEqual(sorted(o4));
+      expect(await ids(`${base}&subject=Patient/${p.id},Group/${g.id}`)).toEqual(sorted(o1, o2, o3));
+      expect(await ids(`${base}&subject:missing=true`)).toEqual([]);
+    });
+  });
+
+  describe('date', () => {
+    test('every prefix against values of different precision and a Period', async () => {
+      const sys = marker('date');
+      const make = (extra: Record<string, unknown>): Promise<Resource & { id: string }> => observation(sys, extra);
+      const y = await make({ effectiveDateTime: '2024' }); // [2024-01-01, 2025-01-01)
+      const m = await make({ effectiveDateTime: '2024-03' }); // [03-01, 04-01)
+      const d = await make({ effectiveDateTime: '2024-03-15' }); // [03-15, 03-16)
+      const t = await make({ effectiveDateTime: '2024-03-15T10:00:00+02:00' }); // 08:00:00Z, one second
+      const e = await make({ effectiveDateTime: '2023-12-31' }); // [2023-12-31, 2024-01-01)
+      const p = await make({ effectivePeriod: { start: '2024-03-10', end: '2024-03-20' } }); // [03-10, 03-21)
+      const g = await make({ effectiveDateTime: '2024-06-01' }); // [06-01, 06-02)
+      const far = await make({ effectiveDateTime: '2015-01-01' });
+      const base = `Observation?code=${q(sys + '|')}&date=`;
+      const all = [y, m, d, t, e, p, g, far];
+      expect(await ids(`${base}2024-03-15`)).toEqual(sorted(d, t));
+      expect(await ids(`${base}eq2024-03-15`)).toEqual(sorted(d, t));
+      expect(await ids(`${base}2024-03`)).toEqual(sorted(m, d, t, p));
+      expect(await ids(`${base}2024`)).toEqual(sorted(y, m, d, t, p, g));
+      expect(await ids(`${base}ne2024-03`)).toEqual(sorted(y, e, g, far));
+      expect(await ids(`${base}gt2024-03-15`)).toEqual(sorted(y, m, p, g));
+      expect(await ids(`${base}lt2024-03-15`)).toEqual(sorted(y, m, e, p, far));
+      expect(await ids(`${base}ge2024-03-15`)).toEqual(sorted(y, m, d, t, p, g));
+      expect(await ids(`${base}le2024-03-15`)).toEqual(sorted(y, m, d, t, e, p, far));
+      expect(await ids(`${base}sa2024-03-15`)).toEqual(sorted(g));
+      expect(await ids(`${base}eb2024-03-15`)).toEqual(sorted(e, far));
+      // the dateTime with a +02:00 offset is 08:00Z
+      expect(await ids(`${base}${q('2024-03-15T08:00:00Z')}`)).toEqual(sorted(t));
+      expect(await ids(`${base}${q('gt2024-03-15T09:00:00Z')}`)).toEqual(sorted(y, m, d, p, g));
+      expect(await ids(`${base}${q('lt2024-03-15T08:00:00+01:00')}`)).toEqual(sorted(y, m, d, e, p, far)); // 07:00Z
+      // ap: overlaps the value widened by 10% of its distance from now; never reaches 2015
+      const ap = await ids(`${base}ap2024-03-15`);
+      expect(ap).toEqual(expect.arrayContaining(sorted(y, m, d, t, p)));
+      expect(ap).not.toContain(far.id);
+      // AND of two dates: a range
+      expect(await ids(`${base}ge2024-03-01&date=lt2024-04-01`)).toEqual(sorted(y, m, d, t, p));
+      expect(all).toHaveLength(8);
+    });
+
+    test('Encounter.period as the target of date', async () => {
+      const sys = marker('enc');
+      const enc = (period: Record<string, string>): Promise<Resource & { id: string }> =>
+        create(server, { resourceType: 'Encounter', status: 'finished', class: { code: 'AMB' }, identifier: [{ system: sys, value: String(++seq) }], period } as Resource);
+      const closed = await enc({ start: '2024-03-10T09:00:00Z', end: '2024-03-20T17:00:00Z' });
+      const open = await enc({ start: '2024-03-18T00:00:00Z' }); // ongoing
+      const before = await enc({ start: '2024-02-01', end: '2024-02-03' });
+      const base = `Encounter?identifier=${q(sys + '|')}&date=`;
+      expect(await ids(`${base}2024-03`)).toEqual(sorted(closed));
+      expect(await ids(`${base}ge2024-03-19`)).toEqual(sorted(closed, open));
+      expect(await ids(`${base}gt2024-03-21`)).toEqual(sorted(open));
+      expect(await ids(`${base}lt2024-03-12`)).toEqual(sorted(closed, before));
+      expect(await ids(`${base}eb2024-03-01`)).toEqual(sorted(before));
+      expect(await ids(`${base}sa2024-03-05`)).toEqual(sorted(closed, open));
+      expect(await ids(`${base}ne2024-03`)).toEqual(sorted(open, before));
+      expect(await ids(`${base}ge2024-03-12&date=le2024-03-15`)).toEqual(sorted(closed));
+    });
+  });
+
+  test('number: implicit precision and prefixes (RiskAssessment probability)', async () => {
+    const sys = marker('num');
+    const ra = (p: number): Promise<Resource & { id: string }> =>
+      create(server, {
+        resourceType: 'RiskAssessment',
+        status: 'final',
+        identifier: [{ system: sys, value: String(++seq) }],
+        subject: { reference: 'Patient/nobody' },
+        prediction: [{ probabilityDecimal: p }],
+      } as Resource);
+    const a = await ra(0.45);
+    const b = await ra(0.5);
+    const c = await ra(0.549);
+    const d = await ra(0.55);
+    const e = await ra(0.9);
+    const base = `RiskAssessment?identifier=${q(sys + '|')}&probability=`;
+    expect(await ids(`${base}0.5`)).toEqual(sorted(a, b, c)); // [0.45, 0.55)
+    expect(await ids(`${base}0.50`)).toEqual(sorted(b)); // [0.495, 0.505)
+    expect(await ids(`${base}ne0.5`)).toEqual(sorted(d, e));
+    expect(await ids(`${base}gt0.5`)).toEqual(sorted(c, d, e));
+    expect(await ids(`${base}ge0.5`)).toEqual(sorted(b, c, d, e));
+    expect(await ids(`${base}lt0.5`)).toEqual(sorted(a));
+    expect(await ids(`${base}le0.5`)).toEqual(sorted(a, b));
+    expect(await ids(`${base}0.45,0.9`)).toEqual(sorted(a, e));
+  });
+
+  test('quantity: prefixes, value|system|code and UCUM conversion', async () => {
+    const sys = marker('qty');
+    const ucum = 'http://unitsofmeasure.org';
+    const mgdl = await observation(sys, { valueQuantity: { value: 100, unit: 'mg/dL', system: ucum, code: 'mg/dL' } });
+    const gl = await observation(sys, { valueQuantity: { value: 2, unit: 'g/L', system: ucum, code: 'g/L' } });
+    const mmol = await observation(sys, { valueQuantity: { value: 100, unit: 'mmol/L', system: ucum, code: 'mmol/L' } });
+    const bare = await observation(sys, { valueQuantity: { value: 50, unit: 'widgets' } });
+    const base = `Observation?code=${q(sys + '|')}&value-quantity=`;
+    expect(await ids(`${base}100`)).toEqual(sorted(mgdl, mmol));
+    expect(await ids(`${base}gt60`)).toEqual(sorted(mgdl, mmol));
+    expect(await ids(`${base}lt60`)).toEqual(sorted(gl, bare));
+    expect(await ids(`${base}le50`)).toEqual(sorted(gl, bare));
+    expect(await ids(`${base}${q(`100|${ucum}|mg/dL`)}`)).toEqual(sorted(mgdl));
+    expect(await ids(`${base}${q('100||mg/dL')}`)).toEqual(sorted(mgdl));
+    expect(await ids(`${base}${q('50||widgets')}`)).toEqual(sorted(bare));
+    // 100 mg/dL = 1 g/L = 0.1 g/dL
+    expect(await ids(`${base}${q(`0.1|${ucum}|g/dL`)}`)).toEqual(sorted(mgdl));
+    expect(await ids(`${base}${q(`1|${ucum}|g/L`)}`)).toEqual(sorted(mgdl));
+    expect(await ids(`${base}${q(`gt1.5|${ucum}|g/L`)}`)).toEqual(sorted(gl)); // 2 g/L; 1 g/L is not > 1.5
+    expect(await ids(`${base}${q(`lt1500|${ucum}|mg/L`)}`)).toEqual(sorted(mgdl)); // 1000 mg/L; not mmol/L (other dimension)
+  });
+
+  test('uri :below and :above (ValueSet url)', async () => {
+    const root = `http://example.org/${marker('uri').replace(/[^a-z0-9]/gi, '')}`;
+    const vs = (url: string): Promise<Resource & { id: string }> => create(server, { resourceType: 'ValueSet', status: 'active', url } as Resource);
+    const a = await vs(`${root}/fhir/ValueSet/a`);
+    const b = await vs(`${root}/fhir/ValueSet/a/b`);
+    const c = await vs(`${root}/other/c`);
+    expect(await ids(`ValueSet?url=${q(`${root}/fhir/ValueSet/a`)}`)).toEqual(sorted(a));
+    expect(await ids(`ValueSet?url:below=${q(`${root}/fhir`)}`)).toEqual(sorted(a, b));
+    expect(await ids(`ValueSet?url:below=${q(root)}`)).toEqual(sorted(a, b, c));
+    expect(await ids(`ValueSet?url:above=${q(`${root}/fhir/ValueSet/a/b/c/d`)}`)).toEqual(sorted(a, b));
+    expect(await ids(`ValueSet?url:above=${q(`${root}/other/c`)}`)).toEqual(sorted(c));
+  });
+
+  test('_id, _lastUpdated, _tag, _profile, _content', async () => {
+    const sys = marker('meta');
+    const tagSys = marker('tag');
+    const a = await patient(sys, { meta: { tag: [{ system: tagSys, code: 'red' }] }, name: [{ family: 'Quixotic' }] });
+    const b = await patient(sys, { meta: { tag: [{ system: tagSys, code: 'blue' }], security: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' }] } });
+    const base = `Patient?identifier=${q(sys + '|')}`;
+    expect(await ids(`Patient?_id=${a.id}`)).toEqual(sorted(a));
+    expect(await ids(`Patient?_id=${a.id},${b.id}`)).toEqual(sorted(a, b));
+    expect(await ids(`${base}&_tag=${q(tagSys + '|red')}`)).toEqual(sorted(a));
+    expect(await ids(`${base}&_tag=blue`)).toEqual(sorted(b));
+    expect(await ids(`${base}&_tag:not=${q(tagSys + '|red')}`)).toEqual(sorted(b));
+    expect(await ids(`${base}&_security=R`)).toEqual(sorted(b));
+    const hrProfile = 'http://hl7.org/fhir/StructureDefinition/heartrate';
+    const withProfile = await heartRate(sys, a.id, { meta: { profile: [hrProfile] } });
+    const without = await heartRate(sys, a.id);
+    expect(without.id).toBeDefined();
+    expect(await ids(`Observation?subject=Patient/${a.id}&_profile=${q(hrProfile)}`)).toEqual(sorted(withProfile));
+    expect(await ids(`Observation?subject=Patient/${a.id}&_profile:missing=true`)).toEqual(sorted(without));
+    expect(await ids(`${base}&_content=quixotic`)).toEqual(sorted(a));
+    expect(await ids(`${base}&_content=QUIXO`)).toEqual(sorted(a));
+    expect(await ids(`${base}&_content=family`)).toEqual([]); // element names are not content
+    expect(await ids(`${base}&_id:missing=false`)).toEqual(sorted(a, b));
+    expect(await ids(`${base}&_id:missing=true`)).toEqual([]);
+    expect(await ids(`${base}&_id:not=${a.id}`)).toEqual(sorted(b));
+    const aLast = (await server.request(`Patient/${a.id}`)).body.meta.lastUpdated as string;
+    const bLast = (await server.request(`Patient/${b.id}`)).body.meta.lastUpdated as string;
+    expect(Date.parse(bLast)).toBeGreaterThan(Date.parse(aLast));
+    expect(await ids(`${base}&_lastUpdated=gt${q(aLast)}`)).toEqual(sorted(b));
+    expect(await ids(`${base}&_lastUpdated=le${q(aLast)}`)).toEqual(sorted(a));
+    expect(await ids(`${base}&_lastUpdated=${q(bLast)}`)).toEqual(sorted(b));
+    expect(await ids(`${base}&_lastUpdated=lt2000-01-01`)).toEqual([]);
+    expect(await ids(`${base}&_lastUpdated=ge2000-01-01`)).toEqual(sorted(a, b));
+  });
+
+  test('chaining (one and two levels) and reverse chaining _has', async () => {
+    const sys = marker('chain');
+    const orgName = `Orgzz${seq}`;
+    const org = await create(server, { resourceType: 'Organization', name: orgName });
+    const p1 = await patient(sys, { name: [{ family: 'Chainley' }], managingOrganization: { reference: `Organization/${org.id}` } });
+    const p2 = await patient(sys, { name: [{ family: 'Otherley' }] });
+    const o1 = await observation(sys, { subject: { reference: `Patient/${p1.id}` } }, 'hr');
+    const o2 = await observation(sys, { subject: { reference: `Patient/${p2.id}` } }, 'bp');
+    const o3 = await observation(sys, { subject: { reference: `Patient/${p1.id}` } }, 'bp');
+    const base = `Observation?code=${q(sys + '|')}`;
+    expect(await ids(`${base}&subject:Patient.name=chainley`)).toEqual(sorted(o1, o3));
+    expect(await ids(`${base}&subject.name=otherley`)).toEqual(sorted(o2));
+    expect(await ids(`${base}&patient.identifier=${q((p2 as any).identifier[0].system + '|' + (p2 as any).identifier[0].value)}`)).toEqual(sorted(o2));
+    expect(await ids(`${base}&subject:Patient.organization.name=${orgName}`)).toEqual(sorted(o1, o3));
+    expect(await ids(`${base}&subject:Patient.organization.name=nomatch`)).toEqual([]);
+    const pbase = `Patient?identifier=${q(sys + '|')}`;
+    expect(await ids(`${pbase}&_has:Observation:patient:code=${q(sys + '|hr')}`)).toEqual(sorted(p1));
+    expect(await ids(`${pbase}&_has:Observation:patient:code=${q(sys + '|bp')}`)).toEqual(sorted(p1, p2));
+    expect(await ids(`${pbase}&_has:Observation:subject:code=${q(sys + '|nope')}`)).toEqual([]);
+  });
+
+  test('_include, _revinclude and :iterate', async () => {
+    const sys = marker('incl');
+    const org = await create(server, { resourceType: 'Organization', name: 'Incl Org' });
+    const p = await patient(sys, { managingOrganization: { reference: `Organization/${org.id}` } });
+    const o1 = await observation(sys, { subject: { reference: `Patient/${p.id}` } });
+    const o2 = await observation(sys, { subject: { reference: `Patient/${p.id}` } });
+    const base = `Observation?code=${q(sys + '|')}`;
+    const inc = await search(`${base}&_include=Observation:subject`);
+    expect(matchIds(inc)).toEqual(sorted(o1, o2));
+    expect(includeKeys(inc)).toEqual([`Patient/${p.id}`]); // once, though both reference it
+    const iter = await search(`${base}&_include=Observation:subject&_include:iterate=Patient:organization`);
+    expect(includeKeys(iter)).toEqual([`Organization/${org.id}`, `Patient/${p.id}`].sort());
+    const noIter = await search(`${base}&_include=Observation:subject`);
+    expect(includeKeys(noIter)).not.toContain(`Organization/${org.id}`);
+    const rev = await search(`Patient?_id=${p.id}&_revinclude=Observation:subject`);
+    expect(matchIds(rev)).toEqual([p.id]);
+    expect(includeKeys(rev)).toEqual([`Observation/${o1.id}`, `Observation/${o2.id}`].sort());
+    expect(rev.body.total).toBe(1); // includes are not counted
+    const revIter = await search(`Organization?_id=${org.id}&_revinclude=Patient:organization&_revinclude:iterate=Observation:subject`);
+    expect(includeKeys(revIter)).toEqual([`Observation/${o1.id}`, `Observation/${o2.id}`, `Patient/${p.id}`].sort());
+  });
+
+  test('_sort on multiple keys, descending with "-"', async () => {
+    const sys = marker('sort');
+    const a = await patient(sys, { name: [{ family: 'Baker', given: ['Zed'] }], birthDate: '1990-01-01' });
+    const b = await patient(sys, { name: [{ family: 'Adams', given: ['Yul'] }], birthDate: '1980-01-01' });
+    const c = await patient(sys, { name: [{ family: 'Baker', given: ['Amy'] }], birthDate: '1970-01-01' });
+    const d = await patient(sys, { name: [{ family: 'Carter', given: ['Bob'] }], birthDate: '1990-01-01' });
+    const order = async (sort: string): Promise<string[]> =>
+      ((await search(`Patient?identifier=${q(sys + '|')}&_sort=${sort}`)).body.entry ?? []).map((e: any) => e.resource.id);
+    expect(await order('family,given')).toEqual([b.id, c.id, a.id, d.id]);
+    expect(await order('family,-given')).toEqual([b.id, a.id, c.id, d.id]);
+    expect(await order('-family,given')).toEqual([d.id, c.id, a.id, b.id]);
+    expect(await order('-birthdate,family')).toEqual([a.id, d.id, b.id, c.id]);
+    expect((await order('birthdate')).slice(0, 2)).toEqual([c.id, b.id]);
+  });
+
+  test('_count paging: next links walked to the end, previous back, no duplicates or gaps', async () => {
+    const sys = marker('page');
+    const created: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      created.push((await patient(sys, { name: [{ family: `Pager${String(i).padStart(2, '0')}` }] })).id);
+    }
+    let res = await search(`Patient?identifier=${q(sys + '|')}&_count=3&_sort=family`);
+    expect(res.body.total).toBe(7);
+    const seen: string[] = [];
+    const pages: string[][] = [];
+    const urls: string[] = [];
+    for (;;) {
+      const page = matchIds(res);
+      pages.push((res.body.entry ?? []).map((e: any) => e.resource.id));
+      seen.push(...page);
+      urls.push(res.body.link.find((l: any) => l.relation === 'self').url);
+      const next = res.body.link.find((l: any) => l.relation === 'next');
+      if (!next) {
+        break;
+      }
+      res = await search(next.url);
+      expect(pages.length).toBeLessThan(10);
+    }
+    expect(pages.map((p) => p.length)).toEqual([3, 3, 1]);
+    expect(pages.flat()).toEqual(created); // sorted by family = creation order
+    expect(new Set(seen).size).toBe(7);
+    // walk back with previous
+    const prev = res.body.link.find((l: any) => l.relation === 'previous');
+    expect(prev).toBeDefined();
+    const back = await search(prev.url);
+    expect((back.body.entry ?? []).map((e: any) => e.resource.id)).toEqual(pages[1]);
+    const first = await search(back.body.link.find((l: any) => l.relation === 'previous').url);
+    expect((first.body.entry ?? []).map((e: any) => e.resource.id)).toEqual(pages[0]);
+    expect(first.body.link.find((l: any) => l.relation === 'previous')).toBeUndefined();
+  });
+
+  test('_total, _summary=count, _summary=true, _elements', async () => {
+    const sys = marker('summary');
+    const a = await patient(sys, { name: [{ family: 'Summers' }], gender: 'female', maritalStatus: { text: 'single' }, photo: [{ url: 'http://x/p.png' }] });
+    await patient(sys, { name: [{ family: 'Summers' }] });
+    const base = `Patient?identifier=${q(sys + '|')}`;
+    const none = await search(`${base}&_total=none`);
+    expect(none.body.total).toBeUndefined();
+    expect(matchIds(none)).toHaveLength(2);
+    const accurate = await search(`${base}&_total=accurate&_count=1`);
+    expect(accurate.body.total).toBe(2);
+    expect(matchIds(accurate)).toHaveLength(1);
+    const count = await search(`${base}&_summary=count`);
+    expect(count.body.total).toBe(2);
+    expect(count.body.entry).toBeUndefined();
+    const summary = await search(`${base}&_id=${a.id}&_summary=true`);
+    const r = summary.body.entry[0].resource;
+    expect(r.name[0].family).toBe('Summers');
+    expect(r.gender).toBe('female');
+    expect(r.maritalStatus).toBeUndefined(); // not a summary element
+    expect(r.photo).toBeUndefined();
+    expect(r.meta.tag).toEqual(expect.arrayContaining([expect.objectContaining({ code: 'SUBSETTED' })]));
+    const elements = await search(`${base}&_id=${a.id}&_elements=gender`);
+    const er = elements.body.entry[0].resource;
+    expect(er.gender).toBe('female');
+    expect(er.id).toBe(a.id);
+    expect(er.name).toBeUndefined();
+    expect(er.identifier).toBeUndefined();
+    expect(er.meta.tag).toEqual(expect.arrayContaining([expect.objectContaining({ code: 'SUBSETTED' })]));
+  });
+
+  test('unknown parameters are rejected, or ignored with a warning under lenient handling', async () => {
+    const strict = await server.request('Patient?nonsense=1');
+    expect(strict.status).toBe(400);
+    const lenient = await server.request('Patient?nonsense=1&_count=1', { headers: { Prefer: 'handling=lenient' } });
+    expect(lenient.status).toBe(200);
+    expect(lenient.body.entry.some((e: any) => e.search?.mode === 'outcome')).toBe(true);
+  });
+});
