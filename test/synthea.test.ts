@@ -18,7 +18,8 @@ import { BACKENDS, hasSharedData, SHARED_DATA, startServer, type TestServer } fr
 const DIR = join(SHARED_DATA, 'synthea-r4');
 const HAVE_DATA = hasSharedData('synthea-r4');
 if (!HAVE_DATA) {
-  console.warn(`synthea.test.ts SKIPPED: the Synthea R4 data folder ${DIR} is missing (see ../shared/data/synthea-r4/README.md)`);
+  // Straight to stderr: jest drops buffered console output of a suite whose tests are all skipped.
+  process.stderr.write(`synthea.test.ts SKIPPED: the Synthea R4 data folder ${DIR} is missing (see ../shared/data/synthea-r4/README.md)\n`);
 }
 const describeIfData = HAVE_DATA ? describe : describe.skip;
 
