@@ -1,6 +1,6 @@
 import type { Bundle, BundleEntry, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import jsonpatch, { type Operation } from 'fast-json-patch';
-import type { Repository, StoredResource, Writer } from '../storage/repository.js';
+import { parseETag, type Repository, type StoredResource, type Writer } from '../storage/repository.js';
 import type { SqlExecutor } from '../storage/sql.js';
 import type { FhirDefinitions } from './definitions.js';
 import { badRequest, FhirError, issue, notFound, notSupported, preconditionFailed } from './outcome.js';
@@ -144,7 +144,7 @@ export class FhirRouter {
 
   private async read(type: string, id: string, req: FhirRequest, scope?: Writer): Promise<FhirResponse> {
     const stored = await this.repo.read(type, id, this.db(scope));
-    if (req.ifNoneMatch && stripWeak(req.ifNoneMatch) === stored.versionId) {
+    if (req.ifNoneMatch && parseETag(req.ifNoneMatch) === stored.versionId) {
       return { status: 304, headers: versionHeaders(stored) };
     }
     if (req.ifModifiedSince && Date.parse(req.ifModifiedSince) >= Math.floor(Date.parse(stored.lastUpdated) / 1000) * 1000) {
@@ -204,7 +204,7 @@ export class FhirRouter {
     }
     const stored = await this.write(scope, async (w) => {
       const current = await this.repo.read(type, id, w.tx);
-      if (req.ifMatch && stripWeak(req.ifMatch) !== current.versionId) {
+      if (req.ifMatch && parseETag(req.ifMatch) !== current.versionId) {
         throw preconditionFailed(`Version conflict: If-Match ${req.ifMatch} but the current version is ${current.versionId}`);
       }
       let patched: Resource;
@@ -221,7 +221,8 @@ export class FhirRouter {
       if (patched.resourceType !== type || patched.id !== id) {
         throw new FhirError(422, [issue('processing', 'A patch must not change resourceType or id')]);
       }
-      return (await w.update({ ...patched, id }, undefined, 'PATCH')).stored;
+      // Conditional on the version just patched: a concurrent write in between is a 412, not a lost update.
+      return (await w.update({ ...patched, id }, current.versionId, 'PATCH')).stored;
     });
     return withVersionHeaders(200, stored);
   }
@@ -368,10 +369,6 @@ function withParam(params: URLSearchParams, key: string, value: string): string 
   const copy = new URLSearchParams(params);
   copy.set(key, value);
   return copy.toString();
-}
-
-function stripWeak(etag: string): string {
-  return etag.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
 }
 
 export function versionHeaders(stored: StoredResource): Record<string, string> {
