@@ -2,7 +2,7 @@ import type { Bundle, BundleEntry, OperationOutcome, Resource } from '@medplum/f
 import { randomUUID } from 'node:crypto';
 import type { Writer } from '../storage/repository.js';
 import { badRequest, FhirError, issue } from './outcome.js';
-import type { FhirRouter } from './router.js';
+import { type FhirRouter, withVersionHeaders } from './router.js';
 import type { FhirRequest, FhirResponse } from './types.js';
 
 type Method = NonNullable<NonNullable<BundleEntry['request']>['method']>;
@@ -84,16 +84,13 @@ async function processTransaction(router: FhirRouter, entries: BundleEntry[], ou
         const type = url.split(/[/?]/)[0];
         if (method === 'POST' && entry.resource) {
           let target = `${type}/${randomUUID()}`;
-          if (entry.request!.ifNoneExist) {
-            const matches = await router.conditionalMatches(type, entry.request!.ifNoneExist, writer);
-            if (matches.length > 1) {
-              throw new FhirError(412, [issue('duplicate', `ifNoneExist matched ${matches.length} ${type} resources`)]);
-            }
-            if (matches.length === 1) {
-              target = `${type}/${matches[0].id}`;
-              skip.add(i);
-              results[i] = { status: 200, resource: matches[0].resource, headers: { Location: router.location(matches[0]), ETag: `W/"${matches[0].versionId}"` } };
-            }
+          const existing = entry.request!.ifNoneExist
+            ? await router.conditionalMatch(type, entry.request!.ifNoneExist, writer, 'ifNoneExist')
+            : undefined;
+          if (existing) {
+            target = `${type}/${existing.id}`;
+            skip.add(i);
+            results[i] = withVersionHeaders(200, existing, router.location(existing));
           }
           if (entry.fullUrl) {
             ids.set(entry.fullUrl, target);
@@ -102,15 +99,8 @@ async function processTransaction(router: FhirRouter, entries: BundleEntry[], ou
             entry.resource = { ...entry.resource, id: target.split('/')[1] };
           }
         } else if (method === 'PUT' && url.includes('?')) {
-          const matches = await router.conditionalMatches(type, url.slice(url.indexOf('?') + 1), writer);
-          if (matches.length > 1) {
-            throw new FhirError(412, [issue('duplicate', `Conditional update ${url} matched ${matches.length} resources`)]);
-          }
-          const bodyId = (entry.resource as Resource).id;
-          if (matches.length === 1 && bodyId && bodyId !== matches[0].id) {
-            throw badRequest(`The resource id "${bodyId}" does not match the resource found by the conditional update (${matches[0].id})`, 'id');
-          }
-          const id = matches[0]?.id ?? bodyId ?? randomUUID();
+          const match = await router.conditionalMatch(type, url.slice(url.indexOf('?') + 1), writer, 'Conditional update');
+          const id = router.conditionalUpdateId(match, entry.resource as Resource) ?? randomUUID();
           entry.request = { ...entry.request!, url: `${type}/${id}` };
           // The update needs the id in the body too (it is checked against the URL).
           entry.resource = { ...(entry.resource as Resource), id };
@@ -135,13 +125,11 @@ async function processTransaction(router: FhirRouter, entries: BundleEntry[], ou
               if (!router.defs.isResourceType(type)) {
                 throw badRequest(`Conditional reference ${ref} names an unknown resource type`);
               }
-              const matches = await router.conditionalMatches(type, query, writer);
-              if (matches.length !== 1) {
-                throw new FhirError(412, [
-                  issue('not-found', `Conditional reference ${ref} matched ${matches.length} resources; exactly one is required`),
-                ]);
+              const match = await router.conditionalMatch(type, query, writer, `Conditional reference ${ref}`);
+              if (!match) {
+                throw new FhirError(412, [issue('not-found', `Conditional reference ${ref} matched no resource; exactly one is required`)]);
               }
-              resolved = `${type}/${matches[0].id}`;
+              resolved = `${type}/${match.id}`;
               conditionalCache.set(ref, resolved);
             }
             return resolved;
@@ -183,7 +171,7 @@ async function createWithId(router: FhirRouter, writer: Writer, req: FhirRequest
   const type = req.path.split(/[/?]/)[0];
   const body = router.bodyResource({ ...req, body: resource }, type);
   const stored = await writer.create(body, resource.id);
-  return { status: 201, resource: stored.resource, headers: { Location: router.location(stored), ETag: `W/"${stored.versionId}"`, 'Last-Modified': new Date(stored.lastUpdated).toUTCString() } };
+  return withVersionHeaders(201, stored, router.location(stored));
 }
 
 async function atEntry<T>(index: number, fn: () => Promise<T>): Promise<T> {

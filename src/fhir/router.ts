@@ -159,26 +159,37 @@ export class FhirRouter {
     return { status: 200, resource: bundle, headers: {} };
   }
 
-  /** Matches for a conditional interaction (If-None-Exist, conditional update/delete, conditional references). */
-  async conditionalMatches(type: string, query: string, scope: Writer | undefined, limit = 2): Promise<StoredResource[]> {
+  /**
+   * The resource a conditional interaction's criteria select (If-None-Exist, conditional update, patch
+   * and delete, conditional references), or undefined when none does. Criteria that select more than
+   * one resource are a 412: a conditional interaction must never pick one arbitrarily.
+   */
+  async conditionalMatch(type: string, query: string, scope: Writer | undefined, interaction: string): Promise<StoredResource | undefined> {
     const params = [...new URLSearchParams(query)];
     if (params.length === 0) {
-      throw badRequest(`A conditional request on ${type} needs search criteria`);
+      throw badRequest(`${interaction} on ${type} needs search criteria`);
     }
     const request = this.parseSearch(type, params, false);
-    return this.repo.search({ ...request, count: limit, offset: 0, sort: [] }, this.db(scope));
+    const matches = await this.repo.search({ ...request, count: 2, offset: 0, sort: [] }, this.db(scope));
+    if (matches.length > 1) {
+      throw preconditionFailed(`${interaction} on ${type} matched more than one resource; the criteria must select one`);
+    }
+    return matches[0];
+  }
+
+  /** The id a conditional update writes: the match's, else the body's own (update-as-create); undefined means create. */
+  conditionalUpdateId(match: StoredResource | undefined, resource: Resource): string | undefined {
+    if (match && resource.id && resource.id !== match.id) {
+      throw badRequest(`The resource id "${resource.id}" does not match the resource found by the conditional update (${match.id})`, 'id');
+    }
+    return match?.id ?? resource.id;
   }
 
   private async create(type: string, req: FhirRequest, scope?: Writer): Promise<FhirResponse> {
     const resource = this.bodyResource(req, type);
-    if (req.ifNoneExist) {
-      const matches = await this.conditionalMatches(type, req.ifNoneExist, scope);
-      if (matches.length > 1) {
-        throw preconditionFailed(`If-None-Exist matched ${matches.length} ${type} resources; the criteria must be selective`);
-      }
-      if (matches.length === 1) {
-        return withVersionHeaders(200, matches[0], this.location(matches[0]));
-      }
+    const existing = req.ifNoneExist ? await this.conditionalMatch(type, req.ifNoneExist, scope, 'If-None-Exist') : undefined;
+    if (existing) {
+      return withVersionHeaders(200, existing, this.location(existing));
     }
     const { id: _ignored, ...withoutId } = resource;
     const stored = await this.write(scope, (w) => w.create(withoutId as Resource));
@@ -234,38 +245,24 @@ export class FhirRouter {
 
   private async conditionalWrite(type: string, req: FhirRequest, scope: Writer | undefined, method: 'PUT' | 'PATCH'): Promise<FhirResponse> {
     const query = new URLSearchParams(req.query).toString();
-    const matches = await this.conditionalMatches(type, query, scope);
-    if (matches.length > 1) {
-      throw preconditionFailed(`Conditional ${method === 'PUT' ? 'update' : 'patch'} matched ${matches.length} ${type} resources`);
-    }
+    const match = await this.conditionalMatch(type, query, scope, method === 'PUT' ? 'Conditional update' : 'Conditional patch');
     if (method === 'PATCH') {
-      if (matches.length === 0) {
+      if (!match) {
         throw notFound(`Conditional patch matched no ${type}`);
       }
-      return this.patch(type, matches[0].id, req, scope);
+      return this.patch(type, match.id, req, scope);
     }
     const resource = this.bodyResource(req, type);
-    if (matches.length === 1) {
-      if (resource.id && resource.id !== matches[0].id) {
-        throw badRequest(`The resource id "${resource.id}" does not match the resource found by the conditional update (${matches[0].id})`, 'id');
-      }
-      return this.update(type, matches[0].id, { ...req, body: { ...resource, id: matches[0].id } }, scope);
-    }
-    if (resource.id) {
-      return this.update(type, resource.id, req, scope);
+    const id = this.conditionalUpdateId(match, resource);
+    if (id) {
+      return this.update(type, id, { ...req, body: { ...resource, id } }, scope);
     }
     return this.create(type, { ...req, ifNoneExist: undefined }, scope);
   }
 
   private async conditionalDelete(type: string, req: FhirRequest, scope?: Writer): Promise<FhirResponse> {
-    const matches = await this.conditionalMatches(type, new URLSearchParams(req.query).toString(), scope);
-    if (matches.length > 1) {
-      throw preconditionFailed(`Conditional delete matched more than one ${type}; refine the criteria`);
-    }
-    if (matches.length === 0) {
-      return { status: 204, headers: {} };
-    }
-    return this.delete(type, matches[0].id, scope);
+    const match = await this.conditionalMatch(type, new URLSearchParams(req.query).toString(), scope, 'Conditional delete');
+    return match ? this.delete(type, match.id, scope) : { status: 204, headers: {} };
   }
 
   private async history(req: FhirRequest, type: string | undefined, id: string | undefined): Promise<FhirResponse> {
@@ -375,7 +372,7 @@ export function versionHeaders(stored: StoredResource): Record<string, string> {
   return { ETag: `W/"${stored.versionId}"`, 'Last-Modified': new Date(stored.lastUpdated).toUTCString() };
 }
 
-function withVersionHeaders(status: number, stored: StoredResource, location?: string): FhirResponse {
+export function withVersionHeaders(status: number, stored: StoredResource, location?: string): FhirResponse {
   return {
     status,
     resource: stored.resource,
