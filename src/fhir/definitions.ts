@@ -17,8 +17,6 @@ export interface SearchParamDef {
   /** The parameter's FHIRPath expression narrowed to this resource type; absent for parameters with none (_text). */
   readonly expression?: FhirPathAtom;
   readonly target: readonly string[];
-  /** For composite parameters: the component parameter codes and their expressions relative to the composite's value. */
-  readonly components: readonly { code: string; type: SearchParamDef['type']; expression: string }[];
 }
 
 /**
@@ -30,7 +28,6 @@ export class FhirDefinitions {
   readonly resourceTypes: ReadonlySet<string>;
   private readonly searchParams = new Map<string, Map<string, SearchParamDef>>();
   private readonly profiles = new Map<string, StructureDefinition>();
-  private readonly allSearchParameters: SearchParameter[] = [];
 
   constructor(profilesDir?: string) {
     const types = readJson('fhir/r4/profiles-types.json') as Bundle<StructureDefinition>;
@@ -92,26 +89,15 @@ export class FhirDefinitions {
     return sd;
   }
 
-  get knownProfiles(): readonly StructureDefinition[] {
-    return [...this.profiles.values()];
-  }
-
-  /** Every SearchParameter resource the server supports, for the CapabilityStatement. */
-  get searchParameterResources(): readonly SearchParameter[] {
-    return this.allSearchParameters;
-  }
-
   private addSearchParameter(sp: SearchParameter): void {
     if (!sp.code || !sp.type || !sp.base || sp.type === 'special') {
       return;
     }
-    this.allSearchParameters.push(sp);
-    const bases = sp.base.flatMap((b) => ((b as string) === 'Resource' || (b as string) === 'DomainResource' ? [...this.resourceTypes] : [b]));
-    const components = (sp.component ?? []).map((c) => {
-      const def = this.componentDefinition(c.definition);
-      return { code: def?.code ?? '', type: def?.type ?? 'token', expression: c.expression };
-    });
+    const common = sp.base.some((b) => (b as string) === 'Resource' || (b as string) === 'DomainResource');
+    const bases = common ? [...this.resourceTypes] : sp.base;
     for (const base of bases) {
+      // "Resource.meta.tag" does not match a Patient in the evaluator: root common parameters on each type.
+      const expression = common ? sp.expression?.replace(/^(Resource|DomainResource)\./, `${base}.`) : sp.expression;
       let map = this.searchParams.get(base);
       if (!map) {
         map = new Map();
@@ -121,16 +107,12 @@ export class FhirDefinitions {
         code: sp.code,
         type: sp.type,
         url: sp.url,
-        expression: sp.expression ? narrowExpression(base, sp.expression) : undefined,
+        expression: expression ? narrowExpression(base, expression) : undefined,
         target: sp.target ?? [],
-        components,
       });
     }
   }
 
-  private componentDefinition(url: string): SearchParameter | undefined {
-    return this.allSearchParameters.find((p) => p.url === url) ?? findR4SearchParameter(url);
-  }
 }
 
 const EMPTY: ReadonlyMap<string, SearchParamDef> = new Map();
@@ -141,15 +123,6 @@ const EMPTY: ReadonlyMap<string, SearchParamDef> = new Map();
  * valid BP (the spec's own examples included). Such resources are checked against the base profile.
  */
 const CHECKED_AGAINST_BASE = new Set(['http://hl7.org/fhir/StructureDefinition/bp']);
-
-let r4ByUrl: Map<string, SearchParameter> | undefined;
-function findR4SearchParameter(url: string): SearchParameter | undefined {
-  if (!r4ByUrl) {
-    const bundle = readJson('fhir/r4/search-parameters.json') as Bundle<SearchParameter>;
-    r4ByUrl = new Map(bundle.entry!.map((e) => [e.resource!.url, e.resource!]));
-  }
-  return r4ByUrl.get(url);
-}
 
 function narrowExpression(resourceType: string, expression: string): FhirPathAtom | undefined {
   // Shared parameters (e.g. clinical-patient) list one branch per type: keep only ours.

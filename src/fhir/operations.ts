@@ -41,13 +41,6 @@ export function paramValue(params: Parameters, name: string): unknown {
   return key ? p[key as keyof ParametersParameter] : undefined;
 }
 
-export function paramValues(params: Parameters, name: string): unknown[] {
-  return (params.parameter ?? []).filter((x) => x.name === name).map((p) => {
-    const key = Object.keys(p).find((k) => k.startsWith('value'));
-    return p.resource ?? (key ? p[key as keyof ParametersParameter] : undefined);
-  });
-}
-
 /**
  * The operations the server runs: the built-in FHIR operations and every folder of operations/,
  * discovered at boot, so adding an operation means adding a folder, not editing the router.

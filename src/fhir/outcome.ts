@@ -34,9 +34,7 @@ export const badRequest = (text: string, expression?: string): FhirError =>
   new FhirError(400, [issue('invalid', text, expression)]);
 export const notFound = (text: string): FhirError => new FhirError(404, [issue('not-found', text)]);
 export const gone = (text: string): FhirError => new FhirError(410, [issue('deleted', text)]);
-export const conflict = (text: string): FhirError => new FhirError(409, [issue('conflict', text)]);
 export const preconditionFailed = (text: string): FhirError => new FhirError(412, [issue('conflict', text)]);
-export const unprocessable = (issues: OperationOutcomeIssue[]): FhirError => new FhirError(422, issues);
 export const notSupported = (text: string): FhirError => new FhirError(400, [issue('not-supported', text)]);
 
 export function informational(text: string): OperationOutcome {

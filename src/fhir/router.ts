@@ -1,4 +1,4 @@
-import type { Bundle, BundleEntry, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import jsonpatch, { type Operation } from 'fast-json-patch';
 import { parseETag, type Repository, type StoredResource, type Writer } from '../storage/repository.js';
 import type { SqlExecutor } from '../storage/sql.js';
@@ -380,4 +380,3 @@ export function withVersionHeaders(status: number, stored: StoredResource, locat
   };
 }
 
-export type { OperationOutcome };

