@@ -86,7 +86,7 @@ export class SearchIndexer {
     const rows = emptyIndexRows();
     // References written as absolute URLs on this server's base are local ones: expressions such as
     // where(resolve() is Patient) only see the type in the relative form.
-    const typed = [toTypedValue(relativizeReferences(resource, this.baseUrl))];
+    const typed = [toTypedValue(relativizeReferences(resource, this.baseUrl + '/'))];
     // _id and _lastUpdated live on the resource row itself.
     for (const param of this.defs.getSearchParams(resource.resourceType).values()) {
       if (!param.expression || param.type === 'composite' || param.code === '_id' || param.code === '_lastUpdated') {
@@ -175,25 +175,29 @@ export class SearchIndexer {
 
 type Json = Record<string, unknown>;
 
-function relativizeReferences<T>(resource: T, baseUrl: string): T {
-  const prefix = baseUrl + '/';
-  if (!JSON.stringify(resource).includes(prefix)) {
-    return resource;
+/** Copies only the branches that hold a reference on this server's base, so the common case allocates nothing. */
+function relativizeReferences<T>(value: T, prefix: string): T {
+  if (Array.isArray(value)) {
+    let changed = false;
+    const out = value.map((v: unknown) => {
+      const r = relativizeReferences(v, prefix);
+      changed ||= r !== v;
+      return r;
+    });
+    return (changed ? out : value) as T;
   }
-  const walk = (v: unknown): unknown => {
-    if (Array.isArray(v)) {
-      return v.map(walk);
+  if (!isObject(value)) {
+    return value;
+  }
+  let out: Json | undefined;
+  for (const [k, x] of Object.entries(value)) {
+    const r = k === 'reference' && typeof x === 'string' && x.startsWith(prefix) ? x.slice(prefix.length) : relativizeReferences(x, prefix);
+    if (r !== x) {
+      out ??= { ...value };
+      out[k] = r;
     }
-    if (!isObject(v)) {
-      return v;
-    }
-    const out: Json = {};
-    for (const [k, x] of Object.entries(v)) {
-      out[k] = k === 'reference' && typeof x === 'string' && x.startsWith(prefix) ? x.slice(prefix.length) : walk(x);
-    }
-    return out;
-  };
-  return walk(resource) as T;
+  }
+  return (out ?? value) as T;
 }
 
 function isObject(v: unknown): v is Json {
