@@ -1,15 +1,9 @@
 import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
-import { BACKENDS, create, startServer, type TestServer, type TestResponse } from './harness.js';
+import { BACKENDS, create, useServer, type TestResponse } from './harness.js';
 
 /** Batch and transaction semantics (R4 http.html#transaction). */
 describe.each(BACKENDS)('batch and transaction Bundles on %s', (backend) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(backend);
-  });
-  afterAll(async () => {
-    await server.close();
-  });
+  const server = useServer(backend);
 
   let seq = 0;
   /** An identifier system unique to one test, so counts do not depend on other tests. */

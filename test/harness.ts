@@ -120,6 +120,39 @@ export async function startServer(backend: Backend, env: Record<string, string> 
   };
 }
 
+/**
+ * Registers beforeAll/afterAll hooks that start and stop a server for the enclosing describe block,
+ * and returns a handle usable in tests (and in later beforeAll hooks) once it is up.
+ */
+export function useServer(backend: Backend, env: Record<string, string> = {}): TestServer {
+  let started: TestServer | undefined;
+  beforeAll(async () => {
+    started = await startServer(backend, env);
+  });
+  afterAll(async () => {
+    await started?.close();
+  });
+  const current = (): TestServer => {
+    if (!started) {
+      throw new Error('the test server is not started: use it inside tests or hooks');
+    }
+    return started;
+  };
+  return {
+    get base() {
+      return current().base;
+    },
+    get origin() {
+      return current().origin;
+    },
+    get sql() {
+      return current().sql;
+    },
+    request: (path, init) => current().request(path, init),
+    close: () => current().close(),
+  };
+}
+
 /** POSTs a resource and returns what the server stored. */
 export async function create<T extends Resource>(server: TestServer, resource: T): Promise<T & { id: string }> {
   const res = await server.request(resource.resourceType, { method: 'POST', json: resource });

@@ -1,5 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
-import { BACKENDS, create, startServer, type TestServer } from './harness.js';
+import { BACKENDS, create, useServer } from './harness.js';
 
 const LOINC = 'http://loinc.org';
 const VITALS = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] };
@@ -31,13 +31,7 @@ function lab(patientId: string, code: string, when: string): Resource {
 }
 
 describe.each(BACKENDS)('FHIR operations on %s', (backend) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(backend);
-  });
-  afterAll(async () => {
-    await server.close();
-  });
+  const server = useServer(backend);
 
   const keys = (bundle: any): string[] => (bundle.entry ?? []).map((e: any) => `${e.resource.resourceType}/${e.resource.id}`);
 

@@ -1,14 +1,8 @@
 import type { Patient } from '@medplum/fhirtypes';
-import { BACKENDS, create, startServer, type TestServer } from './harness.js';
+import { BACKENDS, create, startServer, useServer } from './harness.js';
 
 describe.each(BACKENDS)('FHIR REST interactions on %s', (backend) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(backend);
-  });
-  afterAll(async () => {
-    await server.close();
-  });
+  const server = useServer(backend);
 
   const patient: Patient = { resourceType: 'Patient', name: [{ family: 'Okafor', given: ['Ada'] }], gender: 'female', birthDate: '1980-02-29' };
 

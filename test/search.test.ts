@@ -1,5 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
-import { BACKENDS, create, startServer, type TestServer, type TestResponse } from './harness.js';
+import { BACKENDS, create, useServer, type TestResponse } from './harness.js';
 
 /**
  * Search semantics per parameter type (FHIR R4 search page). Every test creates its own data
@@ -7,13 +7,7 @@ import { BACKENDS, create, startServer, type TestServer, type TestResponse } fro
  * and every expected id set below was worked out by hand from the spec's rules.
  */
 describe.each(BACKENDS)('FHIR search on %s', (backend) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(backend);
-  });
-  afterAll(async () => {
-    await server.close();
-  });
+  const server = useServer(backend);
 
   let seq = 0;
   const marker = (name: string): string => `urn:carelens-test:${name}:${++seq}`;

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BACKENDS, hasSharedData, SHARED_DATA, startServer, type TestServer } from './harness.js';
+import { BACKENDS, hasSharedData, SHARED_DATA, useServer } from './harness.js';
 
 /**
  * Loads the Synthea R4 transaction bundles in ../shared/data/synthea-r4 over HTTP and checks what the
@@ -99,7 +99,7 @@ function typeIdOf(location: string): string {
 }
 
 describeIfData.each(BACKENDS)('Synthea R4 bundles on %s', (backend) => {
-  let server: TestServer;
+  const server = useServer(backend);
   const hospitals = HAVE_DATA ? files('hospitalInformation') : [];
   const practitioners = HAVE_DATA ? files('practitionerInformation') : [];
   const patients = HAVE_DATA ? readdirSync(DIR).filter((f) => f.endsWith('.json') && !/^(hospital|practitioner)Information/.test(f)).sort() : [];
@@ -151,7 +151,6 @@ describeIfData.each(BACKENDS)('Synthea R4 bundles on %s', (backend) => {
   }
 
   beforeAll(async () => {
-    server = await startServer(backend);
     const raw = [...hospitals, ...practitioners, ...patients].map(readBundle);
     const plainPosts = raw.flatMap((b) => b.entry).filter((e: Json) => e.request.method === 'POST' && !e.request.ifNoneExist).length;
     console.info(`synthea: ${patients.length} patient bundles; ${plainPosts} of ${raw.flatMap((b) => b.entry).length} entries are plain POSTs in the files; ifNoneExist and conditional references are added by modernise()`);
@@ -160,10 +159,6 @@ describeIfData.each(BACKENDS)('Synthea R4 bundles on %s', (backend) => {
       await postTransaction(file, modernise(readBundle(file)));
     }
   }, 300_000);
-
-  afterAll(async () => {
-    await server?.close();
-  });
 
   const patientLoads = (): Loaded[] => loaded.filter((l) => patients.includes(l.file));
 
