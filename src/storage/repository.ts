@@ -2,7 +2,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { randomUUID } from 'node:crypto';
 import { FhirError, gone, notFound, preconditionFailed } from '../fhir/outcome.js';
 import type { SearchRequest } from '../fhir/search/types.js';
-import { type IndexRows, INDEX_TABLES, type SearchIndexer } from './search-index.js';
+import { INDEX_COLUMNS, type IndexRows, INDEX_TABLES, type SearchIndexer } from './search-index.js';
 import { compileSearch, compileCount } from './search-sql.js';
 import type { SqlClient, SqlExecutor } from './sql.js';
 
@@ -376,52 +376,31 @@ export class Writer {
 }
 
 async function insertIndexRows(tx: SqlExecutor, writes: PreparedWrite[]): Promise<void> {
-  const owners = (pick: (rows: IndexRows) => { code: string[] }): { t: string[]; i: string[] } => {
-    const t: string[] = [];
-    const i: string[] = [];
-    for (const w of writes) {
-      if (w.index) {
-        const n = pick(w.index).code.length;
-        for (let k = 0; k < n; k++) {
-          t.push(w.resourceType);
-          i.push(w.id);
-        }
-      }
-    }
-    return { t, i };
-  };
-  const concat = <K extends keyof IndexRows, C extends keyof IndexRows[K]>(table: K, column: C): unknown[] =>
-    writes.flatMap((w) => (w.index ? (w.index[table][column] as unknown[]) : []));
-
-  const tables: { [K in keyof IndexRows]: { columns: string; casts: string[]; keys: (keyof IndexRows[K])[] } } = {
-    token: { columns: 'code, system, value, display', casts: ['text', 'text', 'text', 'text'], keys: ['code', 'system', 'value', 'display'] },
-    string: { columns: 'code, value, norm', casts: ['text', 'text', 'text'], keys: ['code', 'value', 'norm'] },
-    date: { columns: 'code, low, high', casts: ['text', 'timestamptz', 'timestamptz'], keys: ['code', 'low', 'high'] },
-    number: { columns: 'code, value', casts: ['text', 'numeric'], keys: ['code', 'value'] },
-    quantity: {
-      columns: 'code, value, system, unit, canonical_value, canonical_unit',
-      casts: ['text', 'numeric', 'text', 'text', 'numeric', 'text'],
-      keys: ['code', 'value', 'system', 'unit', 'canonicalValue', 'canonicalUnit'],
-    },
-    reference: {
-      columns: 'code, target_type, target_id, target',
-      casts: ['text', 'text', 'text', 'text'],
-      keys: ['code', 'targetType', 'targetId', 'target'],
-    },
-    uri: { columns: 'code, value', casts: ['text', 'text'], keys: ['code', 'value'] },
-  };
   for (const name of INDEX_TABLES) {
-    const spec = tables[name] as { columns: string; casts: string[]; keys: string[] };
-    const { t, i } = owners((rows) => rows[name]);
-    if (t.length === 0) {
+    const columns = INDEX_COLUMNS[name] as readonly (readonly [string, string, string])[];
+    const types: string[] = [];
+    const ids: string[] = [];
+    const values: unknown[][] = columns.map(() => []);
+    for (const w of writes) {
+      const rows = w.index?.[name] as Record<string, unknown[]> | undefined;
+      if (!rows) {
+        continue;
+      }
+      for (let k = 0; k < rows.code.length; k++) {
+        types.push(w.resourceType);
+        ids.push(w.id);
+      }
+      columns.forEach(([key], c) => values[c].push(...rows[key]));
+    }
+    if (types.length === 0) {
       continue;
     }
-    const columns = spec.keys.map((k) => concat(name, k as never));
-    const placeholders = spec.casts.map((c, n) => `$${n + 3}::${c}[]`).join(', ');
-    await tx.query(`INSERT INTO sp_${name} (resource_type, id, ${spec.columns}) SELECT * FROM unnest($1::text[], $2::text[], ${placeholders})`, [
-      t,
-      i,
-      ...columns,
+    const names = columns.map(([, column]) => column).join(', ');
+    const placeholders = columns.map(([, , cast], n) => `$${n + 3}::${cast}[]`).join(', ');
+    await tx.query(`INSERT INTO sp_${name} (resource_type, id, ${names}) SELECT * FROM unnest($1::text[], $2::text[], ${placeholders})`, [
+      types,
+      ids,
+      ...values,
     ]);
   }
 }

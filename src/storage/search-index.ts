@@ -28,6 +28,24 @@ export interface IndexRows {
 
 export const INDEX_TABLES = ['token', 'string', 'date', 'number', 'quantity', 'reference', 'uri'] as const;
 
+/** Each index table's columns after (resource_type, id): the IndexRows key, the SQL column and its SQL type. */
+export const INDEX_COLUMNS: { [K in keyof IndexRows]: readonly (readonly [keyof IndexRows[K], string, string])[] } = {
+  token: [['code', 'code', 'text'], ['system', 'system', 'text'], ['value', 'value', 'text'], ['display', 'display', 'text']],
+  string: [['code', 'code', 'text'], ['value', 'value', 'text'], ['norm', 'norm', 'text']],
+  date: [['code', 'code', 'text'], ['low', 'low', 'timestamptz'], ['high', 'high', 'timestamptz']],
+  number: [['code', 'code', 'text'], ['value', 'value', 'numeric']],
+  quantity: [
+    ['code', 'code', 'text'],
+    ['value', 'value', 'numeric'],
+    ['system', 'system', 'text'],
+    ['unit', 'unit', 'text'],
+    ['canonicalValue', 'canonical_value', 'numeric'],
+    ['canonicalUnit', 'canonical_unit', 'text'],
+  ],
+  reference: [['code', 'code', 'text'], ['targetType', 'target_type', 'text'], ['targetId', 'target_id', 'text'], ['target', 'target', 'text']],
+  uri: [['code', 'code', 'text'], ['value', 'value', 'text']],
+};
+
 export function emptyIndexRows(): IndexRows {
   return {
     token: { code: [], system: [], value: [], display: [] },
