@@ -7,7 +7,7 @@ import { badRequest, FhirError, issue, notFound, notSupported, preconditionFaile
 import type { OperationRegistry } from './operations.js';
 import { parseSearch } from './search/parse.js';
 import type { SearchRequest } from './search/types.js';
-import { executeSearch, localizeReferences } from './searchset.js';
+import { executeSearch } from './searchset.js';
 import type { FhirRequest, FhirResponse } from './types.js';
 
 export interface RouterOptions {
@@ -134,12 +134,12 @@ export class FhirRouter {
 
   /** Every search (plain, conditional, operation) is parsed here, so all get the same semantics. */
   parseSearch(type: string, query: Iterable<[string, string]>, lenient: boolean): SearchRequest {
-    const request = parseSearch(this.defs, type, query, {
+    return parseSearch(this.defs, type, query, {
       lenient,
       defaultCount: this.options.defaultPageSize,
       maxCount: this.options.maxPageSize,
+      baseUrl: this.options.baseUrl,
     });
-    return { ...request, filters: localizeReferences(request.filters, this.options.baseUrl) };
   }
 
   private async read(type: string, id: string, req: FhirRequest, scope?: Writer): Promise<FhirResponse> {

@@ -3,7 +3,7 @@ import type { StoredResource } from '../storage/repository.js';
 import type { SqlExecutor } from '../storage/sql.js';
 import { outcomeOf } from './outcome.js';
 import type { FhirRouter } from './router.js';
-import type { IncludeRule, SearchFilter, SearchRequest } from './search/types.js';
+import type { IncludeRule, SearchRequest } from './search/types.js';
 import { applySummary } from './summary.js';
 
 /** Cap on resources added by _include/_revinclude per page, so one page cannot pull a whole database. */
@@ -106,24 +106,4 @@ function addOnce(r: StoredResource, seen: Set<string>, out: StoredResource[]): v
     seen.add(key(r));
     out.push(r);
   }
-}
-
-/**
- * A reference search value that is an absolute URL on this server's base names a local resource
- * (R4 §3.1.1.4.6): strip the base so it matches relative and absolute references alike.
- */
-export function localizeReferences(filters: SearchFilter[], baseUrl: string): SearchFilter[] {
-  const prefix = baseUrl.replace(/\/$/, '') + '/';
-  const localize = (f: SearchFilter): SearchFilter => {
-    switch (f.kind) {
-      case 'value':
-        return f.param.type === 'reference' ? { ...f, values: f.values.map((v) => (v.startsWith(prefix) ? v.slice(prefix.length) : v)) } : f;
-      case 'chain':
-      case 'has':
-        return { ...f, filter: localize(f.filter) };
-      default:
-        return f;
-    }
-  };
-  return filters.map(localize);
 }

@@ -192,11 +192,11 @@ function referenceMatch(sql: Sql, param: SearchParamDef, modifier: string | unde
       ? `(${t}.target_type = ${sql.p(refType)} AND ${t}.target_id = ${sql.p(local[2])})`
       : `${t}.target_id = ${sql.p(local[2])}`;
   }
-  // Absolute URL or canonical: a versioned canonical (url|1.0) also matches the unversioned one.
-  const m = /^(.*\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(value);
-  if (m) {
-    return `(${t}.target = ${sql.p(value)} OR (${t}.target_type = ${sql.p(m[2])} AND ${t}.target_id = ${sql.p(m[3])} AND ${t}.target LIKE ${sql.p(escapeLike(value))}))`;
+  // An absolute URL to a resource on another server matches that exact reference.
+  if (/\/[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/.test(value)) {
+    return `${t}.target = ${sql.p(value)}`;
   }
+  // A canonical: a versioned reference (url|1.0) also matches the unversioned search value.
   return `(${t}.target = ${sql.p(value)} OR ${t}.target LIKE ${sql.p(escapeLike(value) + '|%')})`;
 }
 

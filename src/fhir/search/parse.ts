@@ -7,6 +7,8 @@ export interface ParseOptions {
   lenient: boolean;
   defaultCount: number;
   maxCount: number;
+  /** This server's FHIR base: reference values under it name local resources. */
+  baseUrl: string;
 }
 
 /** Parameters that control the result set rather than filter it (FHIR R4 §3.1.1.5). */
@@ -75,6 +77,7 @@ export function parseSearch(
     }
   }
   req.canonicalQuery = canonical.toString();
+  req.filters = localizeReferences(req.filters, options.baseUrl);
   return req;
 }
 
@@ -238,4 +241,24 @@ function parseFilter(defs: FhirDefinitions, resourceType: string, key: string, v
     throw badRequest(`Empty value for search parameter ${key}`, key);
   }
   return { kind: 'value', param: param as SearchParamDef, modifier, values };
+}
+
+/**
+ * A reference search value that is an absolute URL on this server's base names a local resource
+ * (R4 §3.1.1.4.6): strip the base so it matches relative and absolute references alike.
+ */
+function localizeReferences(filters: SearchFilter[], baseUrl: string): SearchFilter[] {
+  const prefix = baseUrl.replace(/\/$/, '') + '/';
+  const localize = (f: SearchFilter): SearchFilter => {
+    switch (f.kind) {
+      case 'value':
+        return f.param.type === 'reference' ? { ...f, values: f.values.map((v) => (v.startsWith(prefix) ? v.slice(prefix.length) : v)) } : f;
+      case 'chain':
+      case 'has':
+        return { ...f, filter: localize(f.filter) };
+      default:
+        return f;
+    }
+  };
+  return filters.map(localize);
 }
