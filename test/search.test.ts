@@ -414,7 +414,14 @@ describe.each(BACKENDS)('FHIR search on %s', (backend) => {
 
   test('_total, _summary=count, _summary=true, _elements', async () => {
     const sys = marker('summary');
-    const a = await patient(sys, { name: [{ family: 'Summers' }], gender: 'female', maritalStatus: { text: 'single' }, photo: [{ url: 'http://x/p.png' }] });
+    const a = await patient(sys, {
+      name: [{ family: 'Summers' }],
+      gender: 'female',
+      maritalStatus: { text: 'single' },
+      photo: [{ url: 'http://x/p.png' }],
+      deceasedBoolean: false,
+      multipleBirthInteger: 2,
+    });
     await patient(sys, { name: [{ family: 'Summers' }] });
     const base = `Patient?identifier=${q(sys + '|')}`;
     const none = await search(`${base}&_total=none`);
@@ -432,6 +439,8 @@ describe.each(BACKENDS)('FHIR search on %s', (backend) => {
     expect(r.gender).toBe('female');
     expect(r.maritalStatus).toBeUndefined(); // not a summary element
     expect(r.photo).toBeUndefined();
+    expect(r.deceasedBoolean).toBe(false); // deceased[x] is a summary element, written with its type suffix
+    expect(r.multipleBirthInteger).toBeUndefined(); // multipleBirth[x] is not
     expect(r.meta.tag).toEqual(expect.arrayContaining([expect.objectContaining({ code: 'SUBSETTED' })]));
     const elements = await search(`${base}&_id=${a.id}&_elements=gender`);
     const er = elements.body.entry[0].resource;
@@ -439,6 +448,9 @@ describe.each(BACKENDS)('FHIR search on %s', (backend) => {
     expect(er.id).toBe(a.id);
     expect(er.name).toBeUndefined();
     expect(er.identifier).toBeUndefined();
+    const choice = await search(`${base}&_id=${a.id}&_elements=multipleBirth`);
+    expect(choice.body.entry[0].resource.multipleBirthInteger).toBe(2);
+    expect(choice.body.entry[0].resource.deceasedBoolean).toBeUndefined();
     expect(er.meta.tag).toEqual(expect.arrayContaining([expect.objectContaining({ code: 'SUBSETTED' })]));
   });
 

@@ -9,6 +9,15 @@ import type { Bundle, Resource, SearchParameter, StructureDefinition } from '@me
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+/** A resource type's top-level elements, as _summary and _elements need them. */
+export interface TopLevelElements {
+  /** Marked isSummary, or mandatory. */
+  readonly summary: ReadonlySet<string>;
+  readonly mandatory: ReadonlySet<string>;
+  /** Choice elements by base name ("value" for value[x]), whose JSON keys carry a type suffix. */
+  readonly choices: ReadonlySet<string>;
+}
+
 /** A search parameter as it applies to one resource type. */
 export interface SearchParamDef {
   readonly code: string;
@@ -28,6 +37,7 @@ export class FhirDefinitions {
   readonly resourceTypes: ReadonlySet<string>;
   private readonly searchParams = new Map<string, Map<string, SearchParamDef>>();
   private readonly profiles = new Map<string, StructureDefinition>();
+  private readonly topLevel = new Map<string, TopLevelElements>();
 
   constructor(profilesDir?: string) {
     const types = readJson('fhir/r4/profiles-types.json') as Bundle<StructureDefinition>;
@@ -40,6 +50,9 @@ export class FhirDefinitions {
         .filter((sd) => sd.kind === 'resource' && !sd.abstract && sd.derivation !== 'constraint')
         .map((sd) => sd.type),
     );
+    for (const sd of resources.entry!.map((e) => e.resource!)) {
+      this.topLevel.set(sd.type, topLevelElements(sd));
+    }
 
     const searchBundle = readJson('fhir/r4/search-parameters.json') as Bundle<SearchParameter>;
     const local = profilesDir ? loadProfileResources(profilesDir) : [];
@@ -80,6 +93,10 @@ export class FhirDefinitions {
     return this.searchParams.get(resourceType)?.get(code);
   }
 
+  topLevelElements(resourceType: string): TopLevelElements {
+    return this.topLevel.get(resourceType) ?? NO_ELEMENTS;
+  }
+
   /** The profile a resource claiming `url` is validated against. */
   getProfile(url: string): StructureDefinition | undefined {
     const sd = this.profiles.get(url.split('|')[0]);
@@ -116,6 +133,30 @@ export class FhirDefinitions {
 }
 
 const EMPTY: ReadonlyMap<string, SearchParamDef> = new Map();
+const NO_ELEMENTS: TopLevelElements = { summary: new Set(['id', 'meta']), mandatory: new Set(['id', 'meta']), choices: new Set() };
+
+function topLevelElements(sd: StructureDefinition): TopLevelElements {
+  const summary = new Set(['id', 'meta']);
+  const mandatory = new Set(['id', 'meta']);
+  const choices = new Set<string>();
+  for (const el of sd.snapshot?.element ?? []) {
+    const parts = el.path.split('.');
+    if (parts.length !== 2) {
+      continue;
+    }
+    const name = parts[1].replace('[x]', '');
+    if (parts[1].endsWith('[x]')) {
+      choices.add(name);
+    }
+    if (el.isSummary || (el.min ?? 0) > 0) {
+      summary.add(name);
+    }
+    if ((el.min ?? 0) > 0) {
+      mandatory.add(name);
+    }
+  }
+  return { summary, mandatory, choices };
+}
 
 /**
  * Profiles that @medplum/core 4.5 cannot validate correctly: the R4 blood-pressure profile slices

@@ -59,7 +59,7 @@ export async function executeSearch(router: FhirRouter, req: SearchRequest, db: 
 function toEntry(router: FhirRouter, stored: StoredResource, mode: 'match' | 'include', req: SearchRequest): BundleEntry {
   return {
     fullUrl: `${router.options.baseUrl}/${stored.resourceType}/${stored.id}`,
-    resource: applySummary(stored.resource as Resource, req.summary, req.elements),
+    resource: applySummary(router.defs, stored.resource as Resource, req.summary, req.elements),
     search: { mode },
   };
 }
