@@ -142,7 +142,7 @@ function appliesTo(def: OperationDefinition, level: OperationContext['level'], r
 }
 
 /** The folder holding package.json, found from this module's location (works from src/ and dist/src/). */
-function projectRoot(): string {
+export function projectRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json'))) {
     const parent = dirname(dir);
@@ -154,4 +154,3 @@ function projectRoot(): string {
   return dir;
 }
 
-export { projectRoot };
