@@ -175,8 +175,8 @@ export class Repository {
        WHERE r.resource_type = $1 AND NOT r.deleted AND EXISTS (
          SELECT 1 FROM sp_reference x JOIN unnest($3::text[], $4::text[]) AS k(t, i) ON x.target_type = k.t AND x.target_id = k.i
          WHERE x.resource_type = r.resource_type AND x.id = r.id AND x.code = $2)
-       ORDER BY r.id LIMIT ${limit}`,
-      [sourceType, code, targets.map((t) => t.resourceType), targets.map((t) => t.id)],
+       ORDER BY r.id LIMIT $5`,
+      [sourceType, code, targets.map((t) => t.resourceType), targets.map((t) => t.id), limit],
     );
     return rows.map(toStored);
   }
@@ -207,8 +207,8 @@ export class Repository {
     const totalRows = await this.sql.query<{ count: number | string }>(`SELECT count(*) AS count FROM resource_history ${clause}`, params);
     const rows = await this.sql.query<Row>(
       `SELECT resource_type, id, version_id, last_updated, deleted, content, method FROM resource_history ${clause}
-       ORDER BY last_updated DESC, version_id DESC, resource_type, id LIMIT ${options.count} OFFSET ${options.offset}`,
-      params,
+       ORDER BY last_updated DESC, version_id DESC, resource_type, id LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+      [...params, options.count, options.offset],
     );
     return { entries: rows.map(toStored), total: Number(totalRows[0]?.count ?? 0) };
   }

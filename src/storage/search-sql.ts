@@ -30,7 +30,7 @@ export function compileSearch(req: SearchRequest): { text: string; params: unkno
   const where = whereClause(sql, req, 'r');
   const order = [...req.sort.map((s) => sortExpression(sql, s, 'r')), 'r.last_updated', 'r.id'].join(', ');
   return {
-    text: `SELECT ${COLUMNS} FROM resource r WHERE ${where} ORDER BY ${order} LIMIT ${req.count} OFFSET ${req.offset}`,
+    text: `SELECT ${COLUMNS} FROM resource r WHERE ${where} ORDER BY ${order} LIMIT ${sql.p(req.count)} OFFSET ${sql.p(req.offset)}`,
     params: sql.params,
   };
 }

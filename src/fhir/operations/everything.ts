@@ -54,8 +54,8 @@ export const everythingOperation: OperationModule = {
     }
     const rows = await router.db(ctx.scope).query<{ resource_type: string; id: string; content: unknown }>(
       `SELECT resource_type, id, content FROM resource WHERE ${where}
-       ORDER BY (resource_type = 'Patient') DESC, resource_type, id LIMIT ${count + 1} OFFSET ${offset}`,
-      params,
+       ORDER BY (resource_type = 'Patient') DESC, resource_type, id LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+      [...params, count + 1, offset],
     );
     const base = router.options.baseUrl;
     const hasNext = rows.length > count;
