@@ -1,5 +1,6 @@
 import {
   type FhirPathAtom,
+  getExpressionForResourceType,
   getParsedExpressionForResourceType,
   indexSearchParameterBundle,
   indexStructureDefinitionBundle,
@@ -25,6 +26,12 @@ export interface SearchParamDef {
   readonly url: string;
   /** The parameter's FHIRPath expression narrowed to this resource type; absent for parameters with none (_text). */
   readonly expression?: FhirPathAtom;
+  /**
+   * The top-level elements the expression reads ("value" for Observation.value as Quantity), when
+   * every path in it starts at the resource: a resource with none of them indexes nothing for it,
+   * so the indexer skips the evaluation.
+   */
+  readonly roots?: readonly string[];
   readonly target: readonly string[];
 }
 
@@ -125,6 +132,7 @@ export class FhirDefinitions {
         type: sp.type,
         url: sp.url,
         expression: expression ? narrowExpression(base, expression) : undefined,
+        roots: expression ? expressionRoots(base, expression) : undefined,
         target: sp.target ?? [],
       });
     }
@@ -172,6 +180,18 @@ function narrowExpression(resourceType: string, expression: string): FhirPathAto
   } catch {
     return undefined;
   }
+}
+
+function expressionRoots(resourceType: string, expression: string): string[] | undefined {
+  const narrowed = getExpressionForResourceType(resourceType, expression);
+  if (!narrowed) {
+    return undefined;
+  }
+  const mentions = narrowed.match(new RegExp(`\\b${resourceType}\\b(\\.[a-z][A-Za-z]*)?`, 'g')) ?? [];
+  if (mentions.length === 0 || mentions.some((m) => !m.includes('.'))) {
+    return undefined; // the resource itself is used (e.g. resolve(), functions on it): always evaluate
+  }
+  return [...new Set(mentions.map((m) => m.slice(resourceType.length + 1)))];
 }
 
 /** Reads every JSON resource (or Bundle of them) in profiles/. */

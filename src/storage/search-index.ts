@@ -105,9 +105,16 @@ export class SearchIndexer {
     // References written as absolute URLs on this server's base are local ones: expressions such as
     // where(resolve() is Patient) only see the type in the relative form.
     const typed = [toTypedValue(relativizeReferences(resource, this.baseUrl + '/'))];
+    const keys = Object.keys(resource);
+    // A choice element is written with its type: "value" is present as valueQuantity.
+    const present = (root: string): boolean =>
+      keys.some((k) => k === root || (k.length > root.length && k.startsWith(root) && /[A-Z]/.test(k[root.length])));
     // _id and _lastUpdated live on the resource row itself.
     for (const param of this.defs.getSearchParams(resource.resourceType).values()) {
       if (!param.expression || param.type === 'composite' || param.code === '_id' || param.code === '_lastUpdated') {
+        continue;
+      }
+      if (param.roots && !param.roots.some(present)) {
         continue;
       }
       let values: TypedValue[];
