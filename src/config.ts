@@ -26,6 +26,8 @@ export interface Config {
   unknownProfile: 'error' | 'warning';
   /** Load the demo data set at start-up. */
   loadDemoData: boolean;
+  /** HTTP worker processes (Node cluster); more than one needs PostgreSQL, since PGlite lives in one process. */
+  workers: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -85,6 +87,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
   if (defaultPageSize > maxPageSize) {
     throw new ConfigError('DEFAULT_PAGE_SIZE must not exceed MAX_PAGE_SIZE');
   }
+  const workers = int(env, 'WORKERS', 1, 1, 64);
+  if (workers > 1 && !databaseUrl) {
+    throw new ConfigError('WORKERS above 1 needs DATABASE_URL: the embedded PGlite database lives inside one process');
+  }
   return {
     port,
     host,
@@ -98,5 +104,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     maxPageSize,
     unknownProfile: oneOf(env, 'UNKNOWN_PROFILE', ['error', 'warning'] as const, 'error'),
     loadDemoData: argv.includes('--demo') || bool(env, 'LOAD_DEMO_DATA', false),
+    workers,
   };
 }

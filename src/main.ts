@@ -1,18 +1,23 @@
+import cluster from 'node:cluster';
 import type { Server } from 'node:http';
 import { createApp } from './app.js';
-import { ConfigError, loadConfig } from './config.js';
+import { type Config, ConfigError, loadConfig } from './config.js';
 import { buildDemoBundle } from './demo/demo-bundle.js';
 import { FhirDefinitions } from './fhir/definitions.js';
 import { projectRoot } from './fhir/operations.js';
 import { preloadRequiredBindings } from './fhir/terminology.js';
-import { createLogger } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
 import { migrate } from './storage/migrations.js';
 import { openSql } from './storage/sql.js';
 import { join } from 'node:path';
 
-/** Starts carelens: config → database + migrations → definitions → app → listen; stops gracefully on SIGTERM/SIGINT. */
+/**
+ * Starts carelens: config → database + migrations → definitions → app → listen; stops gracefully on
+ * SIGTERM/SIGINT. With WORKERS > 1 the primary process migrates the database once and then runs that
+ * many HTTP workers (Node cluster) sharing the port, to use every core; each worker is this same path.
+ */
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig();
   } catch (err) {
@@ -23,13 +28,17 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
+  if (config.workers > 1 && cluster.isPrimary) {
+    return supervise(config, logger);
+  }
   const sql = await openSql({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize });
   await migrate(sql);
   const defs = new FhirDefinitions(join(projectRoot(), 'profiles'));
   preloadRequiredBindings(); // keep the one-off value-set expansion off the first write
   const app = await createApp(config, sql, defs, logger);
 
-  if (config.loadDemoData) {
+  // In a cluster the first worker loads the demo set; the load is idempotent (PUTs) anyway.
+  if (config.loadDemoData && (cluster.isPrimary || cluster.worker?.id === 1)) {
     const response = await app.router.handle({ method: 'POST', path: '', query: [], body: buildDemoBundle(), lenient: false, preferReturn: 'minimal' });
     logger.info({ status: response.status }, 'demo data loaded');
   }
@@ -40,13 +49,9 @@ async function main(): Promise<void> {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   logger.info({ port, database: sql.kind }, 'carelens listening');
-  process.stdout.write(
-    `\ncarelens is running (${sql.kind === 'pglite' ? `embedded PGlite in ${config.dataDir}` : 'PostgreSQL'})\n` +
-      `  FHIR base URL:        ${config.baseUrl}\n` +
-      `  CapabilityStatement:  ${config.baseUrl}/metadata\n` +
-      `  Try:                  curl ${config.baseUrl}/Patient?_count=5\n` +
-      `  Health / metrics:     http://${config.host}:${port}/healthz  /readyz  /metrics\n\n`,
-  );
+  if (cluster.isPrimary) {
+    printBanner(config, port, sql.kind === 'pglite' ? `embedded PGlite in ${config.dataDir}` : 'PostgreSQL');
+  }
 
   let stopping = false;
   const stop = (signal: string): void => {
@@ -62,6 +67,49 @@ async function main(): Promise<void> {
     });
     server.closeIdleConnections();
     setTimeout(() => process.exit(1), 15_000).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+function printBanner(config: Config, port: number, database: string): void {
+  process.stdout.write(
+    `\ncarelens is running (${database})\n` +
+      `  FHIR base URL:        ${config.baseUrl}\n` +
+      `  CapabilityStatement:  ${config.baseUrl}/metadata\n` +
+      `  Try:                  curl ${config.baseUrl}/Patient?_count=5\n` +
+      `  Health / metrics:     http://${config.host}:${port}/healthz  /readyz  /metrics\n\n`,
+  );
+}
+
+/** Cluster primary: migrate once, fork the workers, replace any that die, and pass shutdown signals on. */
+async function supervise(config: Config, logger: Logger): Promise<void> {
+  const sql = await openSql({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 1 });
+  await migrate(sql);
+  await sql.close();
+  let stopping = false;
+  let listening = 0;
+  cluster.on('listening', () => {
+    if (++listening === config.workers) {
+      printBanner(config, config.port, `PostgreSQL, ${config.workers} workers`);
+    }
+  });
+  cluster.on('exit', (worker, code) => {
+    if (!stopping) {
+      logger.error({ worker: worker.id, code }, 'worker exited; starting a new one');
+      cluster.fork();
+    } else if (Object.keys(cluster.workers ?? {}).length === 0) {
+      process.exit(0);
+    }
+  });
+  for (let i = 0; i < config.workers; i++) {
+    cluster.fork();
+  }
+  const stop = (signal: NodeJS.Signals): void => {
+    stopping = true;
+    for (const worker of Object.values(cluster.workers ?? {})) {
+      worker?.process.kill(signal);
+    }
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
