@@ -22,6 +22,7 @@ describe.each(BACKENDS)('FHIR REST interactions on %s', (backend) => {
     const read = await server.request(`Patient/${created.id}`);
     expect(read.status).toBe(200);
     expect(read.body.name[0].family).toBe('Okafor');
+    expect(read.text.startsWith('{"resourceType":"Patient"')).toBe(true); // resourceType first, as FHIR JSON writes it
 
     const updated = await server.request(`Patient/${created.id}`, {
       method: 'PUT',

@@ -16,7 +16,8 @@ const MIGRATIONS: readonly string[] = [
     version_id bigint NOT NULL,
     last_updated timestamptz NOT NULL,
     deleted boolean NOT NULL DEFAULT false,
-    content jsonb,
+    -- json, not jsonb: stored and returned as written (resourceType first), no binary conversion on every write
+    content json,
     -- patient compartments this resource belongs to, as 'Patient/<id>'
     compartments text[] NOT NULL DEFAULT '{}',
     PRIMARY KEY (resource_type, id)
@@ -31,7 +32,8 @@ const MIGRATIONS: readonly string[] = [
     last_updated timestamptz NOT NULL,
     deleted boolean NOT NULL DEFAULT false,
     method text NOT NULL,
-    content jsonb,
+    -- json, not jsonb: stored and returned as written (resourceType first), no binary conversion on every write
+    content json,
     PRIMARY KEY (resource_type, id, version_id)
   );
   CREATE INDEX resource_history_updated_idx ON resource_history (last_updated);

@@ -290,11 +290,11 @@ export class Writer {
     current: { version_id: number | string; deleted: boolean } | undefined,
   ): Promise<StoredResource<T>> {
     const versionId = current ? Number(current.version_id) + 1 : 1;
-    const content = {
-      ...resource,
+    // resourceType first: FHIR JSON reads best that way, and the json column keeps key order.
+    const content = Object.assign({ resourceType: resource.resourceType }, resource, {
       id,
       meta: { ...resource.meta, versionId: String(versionId), lastUpdated: this.now },
-    } as T;
+    }) as T;
     this.repo.check(content);
     const { rows, compartments } = this.repo.indexOf(content);
     this.enqueue({
@@ -348,7 +348,7 @@ export class Writer {
     const compartments = writes.map((w) => `{${w.compartments.map((c) => `"${c}"`).join(',')}}`);
     await this.tx.query(
       `INSERT INTO resource (resource_type, id, version_id, last_updated, deleted, content, compartments)
-       SELECT t, i, v, u, d, c::jsonb, p::text[] FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::boolean[], $6::text[], $7::text[])
+       SELECT t, i, v, u, d, c::json, p::text[] FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::boolean[], $6::text[], $7::text[])
          AS x(t, i, v, u, d, c, p)
        ON CONFLICT (resource_type, id) DO UPDATE SET version_id = EXCLUDED.version_id, last_updated = EXCLUDED.last_updated,
          deleted = EXCLUDED.deleted, content = EXCLUDED.content, compartments = EXCLUDED.compartments`,
@@ -356,7 +356,7 @@ export class Writer {
     );
     await this.tx.query(
       `INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, method, content)
-       SELECT t, i, v, u, d, m, c::jsonb FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::boolean[], $6::text[], $7::text[])
+       SELECT t, i, v, u, d, m, c::json FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::boolean[], $6::text[], $7::text[])
          AS x(t, i, v, u, d, m, c)`,
       [types, ids, versions, updated, deleted, writes.map((w) => w.method), contents],
     );
@@ -416,13 +416,7 @@ interface Row {
 }
 
 function toStored(row: Row): StoredResource {
-  const parsed = typeof row.content === 'string' ? (JSON.parse(row.content) as Resource) : (row.content ?? undefined);
-  // jsonb does not keep key order; FHIR JSON reads best (and some clients expect) resourceType first.
-  let content: Resource | undefined;
-  if (parsed) {
-    const { resourceType, ...rest } = parsed;
-    content = { resourceType, ...rest } as Resource;
-  }
+  const content = typeof row.content === 'string' ? (JSON.parse(row.content) as Resource) : (row.content ?? undefined);
   return {
     resourceType: row.resource_type,
     id: row.id,

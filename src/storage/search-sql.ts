@@ -349,7 +349,7 @@ function specialCondition(sql: Sql, filter: Extract<SearchFilter, { kind: 'speci
         .join(' OR ')})`;
     case '_content':
       // Text content only: string values anywhere in the resource, not JSON keys or punctuation.
-      return `EXISTS (SELECT 1 FROM jsonb_path_query(${r}.content, 'strict $.**') AS v(j) WHERE jsonb_typeof(v.j) = 'string' AND (${filter.values
+      return `EXISTS (SELECT 1 FROM jsonb_path_query(${r}.content::jsonb, 'strict $.**') AS v(j) WHERE jsonb_typeof(v.j) = 'string' AND (${filter.values
         .map((v) => `(v.j #>> '{}') ILIKE ${sql.p('%' + escapeLike(v) + '%')}`)
         .join(' OR ')}))`;
     case '_text':
