@@ -20,8 +20,13 @@ export async function executeSearch(router: FhirRouter, req: SearchRequest, db: 
   const matches = rows.slice(0, req.count);
 
   let total: number | undefined;
-  if (countOnly || req.total !== 'none') {
-    total = !countOnly && !hasNext && (matches.length > 0 || req.offset === 0) ? req.offset + matches.length : await repo.count(req, db);
+  const known = !countOnly && !hasNext && (matches.length > 0 || req.offset === 0);
+  if (countOnly) {
+    total = await repo.count(req, db);
+  } else if (req.total !== 'none' && known) {
+    total = req.offset + matches.length;
+  } else if (req.total === 'accurate' || req.total === 'estimate') {
+    total = await repo.count(req, db);
   }
 
   const included = countOnly ? [] : await resolveIncludes(router, req, matches, db);

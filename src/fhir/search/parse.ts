@@ -31,7 +31,6 @@ export function parseSearch(
     sort: [],
     count: options.defaultCount,
     offset: 0,
-    total: 'accurate',
     include: [],
     revinclude: [],
     warnings: [],

@@ -53,7 +53,11 @@ export interface SearchRequest {
   sort: SortRule[];
   count: number;
   offset: number;
-  total: 'none' | 'estimate' | 'accurate';
+  /**
+   * _total. Absent: the total is given when it costs nothing (every match is on this page, or this is
+   * the last page); counting a multi-page result takes _total=accurate (or estimate, answered accurately).
+   */
+  total?: 'none' | 'estimate' | 'accurate';
   summary?: 'true' | 'text' | 'data' | 'count' | 'false';
   elements?: string[];
   include: IncludeRule[];
