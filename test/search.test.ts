@@ -271,6 +271,48 @@ describe.each(BACKENDS)('FHIR search on %s', (backend) => {
     expect(await ids(`${base}${q(`lt1500|${ucum}|mg/L`)}`)).toEqual(sorted(mgdl)); // 1000 mg/L; not mmol/L (other dimension)
   });
 
+  describe('composite', () => {
+    const mmHg = (value: number): Record<string, unknown> => ({ value, unit: 'mm[Hg]', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' });
+    const bp = (sys: string, systolic: number, diastolic: number): Promise<Resource & { id: string }> =>
+      observation(
+        sys,
+        {
+          component: [
+            { code: { coding: [{ system: 'http://loinc.org', code: '8480-6' }] }, valueQuantity: mmHg(systolic) },
+            { code: { coding: [{ system: 'http://loinc.org', code: '8462-4' }] }, valueQuantity: mmHg(diastolic) },
+          ],
+        },
+        'bp',
+      );
+
+    test('component-code-value-quantity matches code and value within the same component', async () => {
+      const sys = marker('composite');
+      const high = await bp(sys, 150, 80);
+      const low = await bp(sys, 118, 76);
+      const base = `Observation?code=${q(sys + '|bp')}`;
+      const systolic = (v: string): string => `${base}&component-code-value-quantity=${q(`http://loinc.org|8480-6$${v}`)}`;
+      expect(await ids(systolic('gt140'))).toEqual(sorted(high));
+      expect(await ids(systolic('lt140'))).toEqual(sorted(low));
+      // 150 is a systolic value: no component pairs the diastolic code with a value above 140
+      expect(await ids(`${base}&component-code-value-quantity=${q('http://loinc.org|8462-4$gt140')}`)).toEqual([]);
+      expect(await ids(`${base}&component-code-value-quantity=${q('8462-4$ge76')}`)).toEqual(sorted(high, low));
+      // OR of composite values
+      expect(await ids(`${base}&component-code-value-quantity=${q('8480-6$gt140')},${q('8462-4$lt77')}`)).toEqual(sorted(high, low));
+    });
+
+    test('code-value-quantity on the Observation itself, and malformed values', async () => {
+      const sys = marker('composite-top');
+      const mgdl = (value: number): Record<string, unknown> => ({ value, unit: 'mg/dL', system: 'http://unitsofmeasure.org', code: 'mg/dL' });
+      const glucose = await observation(sys, { valueQuantity: mgdl(182) }, 'glu');
+      await observation(sys, { valueQuantity: mgdl(90) }, 'other');
+      expect(await ids(`Observation?code-value-quantity=${q(`${sys}|glu$gt126`)}`)).toEqual(sorted(glucose));
+      expect(await ids(`Observation?code-value-quantity=${q(`${sys}|other$gt126`)}`)).toEqual([]);
+      const bad = await server.request(`Observation?code-value-quantity=${q(`${sys}|glu`)}`);
+      expect(bad.status).toBe(400);
+      expect(bad.body.issue[0].details.text).toContain('$');
+    });
+  });
+
   test('uri :below and :above (ValueSet url)', async () => {
     const root = `http://example.org/${marker('uri').replace(/[^a-z0-9]/gi, '')}`;
     const vs = (url: string): Promise<Resource & { id: string }> => create(server, { resourceType: 'ValueSet', status: 'active', url } as Resource);

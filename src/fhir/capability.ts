@@ -33,7 +33,7 @@ export function buildCapabilityStatement(router: FhirRouter, operations: Operati
       { name: '_content', type: 'string', definition: 'http://hl7.org/fhir/SearchParameter/Resource-content' },
       { name: '_text', type: 'string', definition: 'http://hl7.org/fhir/SearchParameter/DomainResource-text' },
       ...[...defs.getSearchParams(type).values()]
-        .filter((p) => p.expression && p.type !== 'composite' && p.code !== '_id' && p.code !== '_lastUpdated')
+        .filter((p) => p.expression && p.code !== '_id' && p.code !== '_lastUpdated')
         .map((p) => ({ name: p.code, type: p.type, definition: p.url })),
     ],
     operation: operations.filter((op) => op.definition.resource?.includes(type as never) && (op.definition.type || op.definition.instance)).map(opRef),

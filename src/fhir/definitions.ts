@@ -2,6 +2,7 @@ import {
   type FhirPathAtom,
   getExpressionForResourceType,
   getParsedExpressionForResourceType,
+  parseFhirPath,
   indexSearchParameterBundle,
   indexStructureDefinitionBundle,
 } from '@medplum/core';
@@ -33,6 +34,17 @@ export interface SearchParamDef {
    */
   readonly roots?: readonly string[];
   readonly target: readonly string[];
+  /**
+   * Composite parameters: each component as a parameter of its own type, with code "<code>$<n>"
+   * (how its values are indexed) and its expression relative to one value of the composite's expression.
+   */
+  readonly components?: readonly ComponentDef[];
+}
+
+export interface ComponentDef {
+  readonly code: string;
+  readonly type: SearchParamDef['type'];
+  readonly expression: FhirPathAtom;
 }
 
 /**
@@ -66,8 +78,10 @@ export class FhirDefinitions {
     const localSearchParams = local.filter((r): r is SearchParameter => r.resourceType === 'SearchParameter');
     // @medplum/core's own search helpers (e.g. reference parsing in validation) need the index too.
     indexSearchParameterBundle(searchBundle);
-    for (const sp of [...searchBundle.entry!.map((e) => e.resource!), ...localSearchParams]) {
-      this.addSearchParameter(sp);
+    const all = [...searchBundle.entry!.map((e) => e.resource!), ...localSearchParams];
+    const byUrl = new Map(all.map((sp) => [sp.url, sp]));
+    for (const sp of all) {
+      this.addSearchParameter(sp, byUrl);
     }
     // The R4 core profiles (vital signs, …) and then profiles/. Indexing profiles-others.json as a
     // whole throws on a few entries, so each profile is indexed on its own and the odd one skipped.
@@ -113,9 +127,13 @@ export class FhirDefinitions {
     return sd;
   }
 
-  private addSearchParameter(sp: SearchParameter): void {
+  private addSearchParameter(sp: SearchParameter, byUrl: ReadonlyMap<string, SearchParameter>): void {
     if (!sp.code || !sp.type || !sp.base || sp.type === 'special') {
       return;
+    }
+    const components = sp.type === 'composite' ? compositeComponents(sp, byUrl) : undefined;
+    if (sp.type === 'composite' && !components) {
+      return; // a component we cannot index: the parameter is not offered at all
     }
     const common = sp.base.some((b) => (b as string) === 'Resource' || (b as string) === 'DomainResource');
     const bases = common ? [...this.resourceTypes] : sp.base;
@@ -134,6 +152,7 @@ export class FhirDefinitions {
         expression: expression ? narrowExpression(base, expression) : undefined,
         roots: expression ? expressionRoots(base, expression) : undefined,
         target: sp.target ?? [],
+        components,
       });
     }
   }
@@ -180,6 +199,22 @@ function narrowExpression(resourceType: string, expression: string): FhirPathAto
   } catch {
     return undefined;
   }
+}
+
+function compositeComponents(sp: SearchParameter, byUrl: ReadonlyMap<string, SearchParameter>): ComponentDef[] | undefined {
+  const out: ComponentDef[] = [];
+  for (const [n, c] of (sp.component ?? []).entries()) {
+    const type = byUrl.get(c.definition)?.type;
+    if (!type || type === 'composite' || type === 'special') {
+      return undefined;
+    }
+    try {
+      out.push({ code: `${sp.code}$${n}`, type, expression: parseFhirPath(c.expression) });
+    } catch {
+      return undefined;
+    }
+  }
+  return out.length > 1 ? out : undefined;
 }
 
 function expressionRoots(resourceType: string, expression: string): string[] | undefined {

@@ -40,35 +40,40 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX resource_history_type_updated_idx ON resource_history (resource_type, last_updated);
 
   CREATE TABLE sp_token (
-    resource_type text NOT NULL, id text NOT NULL, code text NOT NULL,
+    -- item: for a composite parameter's components (code "<param>$<n>"), which value of the composite they belong to
+    resource_type text NOT NULL, id text NOT NULL, code text NOT NULL, item integer,
     system text, value text, display text
   );
   CREATE INDEX sp_token_value_idx ON sp_token (resource_type, code, value, system);
   CREATE INDEX sp_token_res_idx ON sp_token (resource_type, id, code);
 
   CREATE TABLE sp_string (
-    resource_type text NOT NULL, id text NOT NULL, code text NOT NULL,
+    -- item: for a composite parameter's components (code "<param>$<n>"), which value of the composite they belong to
+    resource_type text NOT NULL, id text NOT NULL, code text NOT NULL, item integer,
     value text NOT NULL, norm text NOT NULL
   );
   CREATE INDEX sp_string_norm_idx ON sp_string (resource_type, code, norm text_pattern_ops);
   CREATE INDEX sp_string_res_idx ON sp_string (resource_type, id, code);
 
   CREATE TABLE sp_date (
-    resource_type text NOT NULL, id text NOT NULL, code text NOT NULL,
+    -- item: for a composite parameter's components (code "<param>$<n>"), which value of the composite they belong to
+    resource_type text NOT NULL, id text NOT NULL, code text NOT NULL, item integer,
     low timestamptz NOT NULL, high timestamptz NOT NULL
   );
   CREATE INDEX sp_date_range_idx ON sp_date (resource_type, code, low, high);
   CREATE INDEX sp_date_res_idx ON sp_date (resource_type, id, code);
 
   CREATE TABLE sp_number (
-    resource_type text NOT NULL, id text NOT NULL, code text NOT NULL,
+    -- item: for a composite parameter's components (code "<param>$<n>"), which value of the composite they belong to
+    resource_type text NOT NULL, id text NOT NULL, code text NOT NULL, item integer,
     value numeric NOT NULL
   );
   CREATE INDEX sp_number_value_idx ON sp_number (resource_type, code, value);
   CREATE INDEX sp_number_res_idx ON sp_number (resource_type, id, code);
 
   CREATE TABLE sp_quantity (
-    resource_type text NOT NULL, id text NOT NULL, code text NOT NULL,
+    -- item: for a composite parameter's components (code "<param>$<n>"), which value of the composite they belong to
+    resource_type text NOT NULL, id text NOT NULL, code text NOT NULL, item integer,
     value numeric NOT NULL, system text, unit text,
     -- value and unit converted to UCUM base units where the unit is known, for unit-independent search
     canonical_value numeric, canonical_unit text
@@ -77,7 +82,8 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX sp_quantity_res_idx ON sp_quantity (resource_type, id, code);
 
   CREATE TABLE sp_reference (
-    resource_type text NOT NULL, id text NOT NULL, code text NOT NULL,
+    -- item: for a composite parameter's components (code "<param>$<n>"), which value of the composite they belong to
+    resource_type text NOT NULL, id text NOT NULL, code text NOT NULL, item integer,
     target_type text, target_id text, target text NOT NULL
   );
   CREATE INDEX sp_reference_target_idx ON sp_reference (resource_type, code, target_id, target_type);
@@ -85,7 +91,8 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX sp_reference_res_idx ON sp_reference (resource_type, id, code);
 
   CREATE TABLE sp_uri (
-    resource_type text NOT NULL, id text NOT NULL, code text NOT NULL,
+    -- item: for a composite parameter's components (code "<param>$<n>"), which value of the composite they belong to
+    resource_type text NOT NULL, id text NOT NULL, code text NOT NULL, item integer,
     value text NOT NULL
   );
   CREATE INDEX sp_uri_value_idx ON sp_uri (resource_type, code, value);

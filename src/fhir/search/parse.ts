@@ -1,5 +1,5 @@
 import type { FhirDefinitions, SearchParamDef } from '../definitions.js';
-import { badRequest, FhirError, issue } from '../outcome.js';
+import { badRequest, FhirError } from '../outcome.js';
 import type { IncludeRule, SearchFilter, SearchRequest, SortRule } from './types.js';
 
 export interface ParseOptions {
@@ -162,24 +162,33 @@ function parseInclude(defs: FhirDefinitions, value: string, iterate: boolean, se
   });
 }
 
-/** Splits on commas that are not escaped as \, and resolves the escapes (R4 §3.1.1.1.9). */
-export function splitValues(value: string): string[] {
+/** Splits on every `separator` that is not escaped with a backslash, keeping the escapes. */
+function splitUnescaped(value: string, separator: string): string[] {
   const out: string[] = [];
   let current = '';
   for (let i = 0; i < value.length; i++) {
-    const c = value[i];
-    if (c === '\\' && i + 1 < value.length && ',$|\\'.includes(value[i + 1])) {
-      current += value[i + 1] === '|' ? '\\|' : value[i + 1];
+    if (value[i] === '\\' && i + 1 < value.length) {
+      current += value[i] + value[i + 1];
       i++;
-    } else if (c === ',') {
+    } else if (value[i] === separator) {
       out.push(current);
       current = '';
     } else {
-      current += c;
+      current += value[i];
     }
   }
   out.push(current);
   return out;
+}
+
+/** Resolves the escapes \, \$ and \\ (R4 §3.1.1.1.9); \| stays escaped for the token parser. */
+function unescapeValue(value: string): string {
+  return value.replace(/\\([,$\\])/g, '$1');
+}
+
+/** The ORed values of a parameter: split on unescaped commas, escapes resolved. */
+export function splitValues(value: string): string[] {
+  return splitUnescaped(value, ',').map(unescapeValue);
 }
 
 function parseFilter(defs: FhirDefinitions, resourceType: string, key: string, value: string): SearchFilter | undefined {
@@ -233,8 +242,16 @@ function parseFilter(defs: FhirDefinitions, resourceType: string, key: string, v
   if (!param) {
     return undefined;
   }
-  if (param.type === 'composite') {
-    throw new FhirError(400, [issue('not-supported', `Composite search parameter ${code} is not supported yet`, key)]);
+  if (param.components) {
+    if (modifier) {
+      throw badRequest(`Modifier :${modifier} is not supported on composite parameter ${code}`, key);
+    }
+    const parts = splitUnescaped(value, ',').map((v) => splitUnescaped(v, '$').map(unescapeValue));
+    const wanted = param.components.length;
+    if (parts.some((p) => p.length !== wanted || p.some((c) => c === ''))) {
+      throw badRequest(`${code} takes ${wanted} values joined by $, e.g. ${param.components.map((c) => `<${c.type}>`).join('$')}`, key);
+    }
+    return { kind: 'composite', param, values: parts };
   }
   if (values.some((v) => v === '') && modifier !== 'missing') {
     throw badRequest(`Empty value for search parameter ${key}`, key);

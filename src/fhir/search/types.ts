@@ -27,6 +27,13 @@ export type SearchFilter =
       filter: SearchFilter;
     }
   | {
+      /** code-value-quantity=http://loinc.org|8480-6$gt140 — every component matches within one value of the composite. */
+      kind: 'composite';
+      param: SearchParamDef;
+      /** ORed values, each split into one string per component. */
+      values: string[][];
+    }
+  | {
       /** _id and _lastUpdated and _text/_content, stored on the resource row itself. */
       kind: 'special';
       code: '_id' | '_lastUpdated' | '_text' | '_content';
