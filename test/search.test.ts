@@ -456,6 +456,30 @@ describe.each(BACKENDS)('FHIR search on %s', (backend) => {
     expect(first.body.link.find((l: any) => l.relation === 'previous')).toBeUndefined();
   });
 
+  test('paging links stay stable while resources are created and deleted between pages', async () => {
+    const sys = marker('stable');
+    const made: (Resource & { id: string })[] = [];
+    for (const family of ['Bo', 'Cy', 'Di', 'Ed', 'Fa', 'Gu']) {
+      made.push(await patient(sys, { name: [{ family }] }));
+    }
+    const page1 = await search(`Patient?identifier=${q(sys + '|')}&_count=2&_sort=family`);
+    expect(matchIds(page1)).toEqual(sorted(made[0], made[1]));
+    // Meanwhile: two new patients sort before the next page, and one of the first page is deleted.
+    await patient(sys, { name: [{ family: 'Aa' }] });
+    await patient(sys, { name: [{ family: 'Ab' }] });
+    expect((await server.request(`Patient/${made[0].id}`, { method: 'DELETE' })).status).toBe(204);
+    const page2 = await search(page1.body.link.find((l: any) => l.relation === 'next').url);
+    // Offset 2 would now return "Cy" again (everything shifted by one); the cursor continues right after "Cy".
+    expect(page2.body.entry.map((e: any) => e.resource.name[0].family)).toEqual(['Di', 'Ed']);
+    const page3 = await search(page2.body.link.find((l: any) => l.relation === 'next').url);
+    expect(page3.body.entry.map((e: any) => e.resource.name[0].family)).toEqual(['Fa', 'Gu']);
+    expect(page3.body.link.find((l: any) => l.relation === 'next')).toBeUndefined();
+    const back = await search(page3.body.link.find((l: any) => l.relation === 'previous').url);
+    expect(back.body.entry.map((e: any) => e.resource.name[0].family)).toEqual(['Di', 'Ed']);
+    const bad = await server.request(`Patient?identifier=${q(sys + '|')}&_cursor=not-a-cursor`);
+    expect(bad.status).toBe(400);
+  });
+
   test('_total, _summary=count, _summary=true, _elements', async () => {
     const sys = marker('summary');
     const a = await patient(sys, {

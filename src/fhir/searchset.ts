@@ -4,6 +4,7 @@ import type { SqlExecutor } from '../storage/sql.js';
 import { outcomeOf } from './outcome.js';
 import type { FhirRouter } from './router.js';
 import type { IncludeRule, SearchRequest } from './search/types.js';
+import { encodeCursor } from './search/parse.js';
 import { applySummary } from './summary.js';
 
 /** Cap on resources added by _include/_revinclude per page, so one page cannot pull a whole database. */
@@ -14,13 +15,20 @@ const MAX_ITERATIONS = 4;
 export async function executeSearch(router: FhirRouter, req: SearchRequest, db: SqlExecutor): Promise<Bundle> {
   const { repo, options } = router;
   const countOnly = req.summary === 'count' || req.count === 0;
-  // One extra row tells whether a next page exists without a count query.
+  const backwards = req.cursor?.direction === 'previous';
+  // One extra row tells whether another page lies beyond this one, without a count query.
   const rows = countOnly ? [] : await repo.search({ ...req, count: req.count + 1 }, db);
-  const hasNext = rows.length > req.count;
+  const more = rows.length > req.count;
   const matches = rows.slice(0, req.count);
+  if (backwards) {
+    matches.reverse(); // a previous page is read in reverse order
+  }
+  const hasNext = backwards || more;
+  const hasPrevious = backwards ? more : req.cursor !== undefined || req.offset > 0;
 
   let total: number | undefined;
-  const known = !countOnly && !hasNext && (matches.length > 0 || req.offset === 0);
+  // Free only when this page is the whole result (or its known last part, by offset).
+  const known = !countOnly && !req.cursor && !hasNext && (matches.length > 0 || req.offset === 0);
   if (countOnly) {
     total = await repo.count(req, db);
   } else if (req.total !== 'none' && known) {
@@ -30,16 +38,26 @@ export async function executeSearch(router: FhirRouter, req: SearchRequest, db: 
   }
 
   const included = countOnly ? [] : await resolveIncludes(router, req, matches, db);
-  const self = (offset: number): string =>
-    `${options.baseUrl}/${req.resourceType}?${req.canonicalQuery}${req.canonicalQuery ? '&' : ''}_offset=${offset}`;
-  const link: Bundle['link'] = [{ relation: 'self', url: self(req.offset) }];
+  // Paging links carry keyset cursors, so pages do not shift while resources are created or deleted.
+  const url = (extra?: [string, string]): string => {
+    const query = [req.canonicalQuery, extra ? `${extra[0]}=${extra[1]}` : ''].filter(Boolean).join('&');
+    return `${options.baseUrl}/${req.resourceType}${query ? '?' + query : ''}`;
+  };
+  const cursorLink = (direction: 'next' | 'previous', row: StoredResource): string =>
+    url(['_cursor', encodeCursor({ direction, values: row.sortKey ?? [] })]);
+  const self = req.cursor
+    ? url(['_cursor', encodeCursor(req.cursor)])
+    : req.offset > 0
+      ? url(['_offset', String(req.offset)])
+      : url();
+  const link: Bundle['link'] = [{ relation: 'self', url: self }];
   if (!countOnly) {
-    link.push({ relation: 'first', url: self(0) });
-    if (hasNext) {
-      link.push({ relation: 'next', url: self(req.offset + req.count) });
+    link.push({ relation: 'first', url: url() });
+    if (hasNext && matches.length > 0) {
+      link.push({ relation: 'next', url: cursorLink('next', matches[matches.length - 1]) });
     }
-    if (req.offset > 0) {
-      link.push({ relation: 'previous', url: self(Math.max(0, req.offset - req.count)) });
+    if (hasPrevious && matches.length > 0) {
+      link.push({ relation: 'previous', url: cursorLink('previous', matches[0]) });
     }
   }
   const entry: BundleEntry[] = [

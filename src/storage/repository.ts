@@ -17,6 +17,8 @@ export interface StoredResource<T extends Resource = Resource> {
   resource?: T;
   /** The interaction that produced this version (history entries). */
   method?: 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** In search results: the row's sort key values, for a paging cursor. */
+  sortKey?: (string | null)[];
 }
 
 /** A write ready to be flushed: ids and versions assigned, index rows extracted. */
@@ -122,8 +124,15 @@ export class Repository {
 
   async search(request: SearchRequest, db: SqlExecutor = this.sql): Promise<StoredResource[]> {
     const { text, params } = compileSearch(request);
-    const rows = await db.query<Row>(text, params);
-    return rows.map(toStored);
+    const rows = await db.query<Row & Record<string, unknown>>(text, params);
+    return rows.map((row) => {
+      const sortKey: (string | null)[] = [];
+      for (let i = 0; `sort_${i}` in row; i++) {
+        const v = row[`sort_${i}`];
+        sortKey.push(v === null || v === undefined ? null : String(v));
+      }
+      return { ...toStored(row), sortKey };
+    });
   }
 
   async count(request: SearchRequest, db: SqlExecutor = this.sql): Promise<number> {

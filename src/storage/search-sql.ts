@@ -25,14 +25,59 @@ class Sql {
 
 const COLUMNS = 'r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.content';
 
+/** One ORDER BY key: the _sort keys, then last_updated and id, which make the order total. */
+interface SortKey {
+  expression: string;
+  descending: boolean;
+  /** SQL type of the key's values, to compare a cursor's text values with. */
+  type: 'text' | 'timestamptz' | 'numeric';
+}
+
+/**
+ * The page's rows, each with its sort key values (sort_0 … sort_n) for the cursor of the next or
+ * previous page. A cursor turns into a keyset condition ("after/before this key"), and a previous
+ * page is read in reverse order (the caller puts it back).
+ */
 export function compileSearch(req: SearchRequest): { text: string; params: unknown[] } {
   const sql = new Sql();
-  const where = whereClause(sql, req, 'r');
-  const order = [...req.sort.map((s) => sortExpression(sql, s, 'r')), 'r.last_updated', 'r.id'].join(', ');
+  const keys = sortKeys(sql, req, 'r');
+  let where = whereClause(sql, req, 'r');
+  const backwards = req.cursor?.direction === 'previous';
+  if (req.cursor) {
+    if (req.cursor.values.length !== keys.length) {
+      throw badRequest('_cursor does not belong to this search (its sort changed): start again from the first page', '_cursor');
+    }
+    where += ` AND ${keysetCondition(sql, keys, req.cursor.values, backwards ? 'before' : 'after')}`;
+  }
+  const select = keys.map((k, i) => `${k.expression} AS sort_${i}`).join(', ');
+  const order = keys.map((k, i) => `sort_${i} ${orderDirection(k, backwards)}`).join(', ');
+  const offset = req.cursor ? 0 : req.offset;
   return {
-    text: `SELECT ${COLUMNS} FROM resource r WHERE ${where} ORDER BY ${order} LIMIT ${sql.p(req.count)} OFFSET ${sql.p(req.offset)}`,
+    text: `SELECT ${COLUMNS}, ${select} FROM resource r WHERE ${where} ORDER BY ${order} LIMIT ${sql.p(req.count)} OFFSET ${sql.p(offset)}`,
     params: sql.params,
   };
+}
+
+function orderDirection(key: SortKey, backwards: boolean): string {
+  // Nulls sort last going forward, so they come first when the order is reversed.
+  return key.descending !== backwards ? `DESC NULLS ${backwards ? 'FIRST' : 'LAST'}` : `ASC NULLS ${backwards ? 'FIRST' : 'LAST'}`;
+}
+
+/** Rows strictly after (or before) the row whose sort key is `values`, in the search's order with nulls last. */
+function keysetCondition(sql: Sql, keys: SortKey[], values: (string | null)[], toward: 'after' | 'before'): string {
+  const param = (i: number): string => `${sql.p(values[i])}::${keys[i].type}`;
+  const alternatives = keys.map((key, i) => {
+    const equalBefore = keys.slice(0, i).map((k, j) => `${k.expression} IS NOT DISTINCT FROM ${param(j)}`);
+    let beyond: string;
+    if (values[i] === null) {
+      beyond = toward === 'after' ? 'false' : `${key.expression} IS NOT NULL`;
+    } else {
+      const op = (toward === 'after') === !key.descending ? '>' : '<';
+      beyond = toward === 'after' ? `(${key.expression} ${op} ${param(i)} OR ${key.expression} IS NULL)` : `${key.expression} ${op} ${param(i)}`;
+    }
+    return `(${[...equalBefore, beyond].join(' AND ')})`;
+  });
+  return `(${alternatives.join(' OR ')})`;
 }
 
 export function compileCount(req: SearchRequest): { text: string; params: unknown[] } {
@@ -376,31 +421,43 @@ function specialCondition(sql: Sql, filter: Extract<SearchFilter, { kind: 'speci
   }
 }
 
-function sortExpression(sql: Sql, rule: SortRule, r: string): string {
-  const dir = rule.descending ? 'DESC' : 'ASC';
+function sortKeys(sql: Sql, req: SearchRequest, r: string): SortKey[] {
+  const keys = req.sort.map((rule) => sortKey(sql, rule, r));
+  keys.push({ expression: `${r}.last_updated`, descending: false, type: 'timestamptz' });
+  keys.push({ expression: `${r}.id`, descending: false, type: 'text' });
+  return keys;
+}
+
+function sortKey(sql: Sql, rule: SortRule, r: string): SortKey {
+  const descending = rule.descending;
   if (rule.param === '_id') {
-    return `${r}.id ${dir}`;
+    return { expression: `${r}.id`, descending, type: 'text' };
   }
   if (rule.param === '_lastUpdated') {
-    return `${r}.last_updated ${dir}`;
+    return { expression: `${r}.last_updated`, descending, type: 'timestamptz' };
   }
   const param = rule.param;
-  const agg = rule.descending ? 'max' : 'min';
-  const column: Record<string, string> = {
-    string: 'norm',
-    token: 'value',
-    date: rule.descending ? 'high' : 'low',
-    number: 'value',
-    quantity: 'value',
-    reference: 'target',
-    uri: 'value',
+  const column: Record<string, [string, SortKey['type']]> = {
+    string: ['norm', 'text'],
+    token: ['value', 'text'],
+    date: [descending ? 'high' : 'low', 'timestamptz'],
+    number: ['value', 'numeric'],
+    quantity: ['value', 'numeric'],
+    reference: ['target', 'text'],
+    uri: ['value', 'text'],
   };
   const table = TABLE_OF[param.type];
-  if (!table || !column[param.type]) {
+  const [col, type] = column[param.type] ?? [];
+  if (!table || !col || !type) {
     throw badRequest(`Cannot sort by ${param.code} (type ${param.type})`, '_sort');
   }
   const s = sql.alias('o');
-  return `(SELECT ${agg}(${s}.${column[param.type]}) FROM ${table} ${s} WHERE ${s}.resource_type = ${r}.resource_type AND ${s}.id = ${r}.id AND ${s}.code = ${sql.p(param.code)}) ${dir} NULLS LAST`;
+  const agg = descending ? 'max' : 'min';
+  return {
+    expression: `(SELECT ${agg}(${s}.${col}) FROM ${table} ${s} WHERE ${s}.resource_type = ${r}.resource_type AND ${s}.id = ${r}.id AND ${s}.code = ${sql.p(param.code)})`,
+    descending,
+    type,
+  };
 }
 
 function escapeLike(value: string): string {

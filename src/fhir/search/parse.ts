@@ -1,6 +1,6 @@
 import type { FhirDefinitions, SearchParamDef } from '../definitions.js';
 import { badRequest, FhirError } from '../outcome.js';
-import type { IncludeRule, SearchFilter, SearchRequest, SortRule } from './types.js';
+import type { IncludeRule, SearchCursor, SearchFilter, SearchRequest, SortRule } from './types.js';
 
 export interface ParseOptions {
   /** Prefer: handling=lenient — unknown parameters are ignored and reported as warnings, not rejected. */
@@ -12,7 +12,7 @@ export interface ParseOptions {
 }
 
 /** Parameters that control the result set rather than filter it (FHIR R4 §3.1.1.5). */
-const RESULT_PARAMS = new Set(['_count', '_offset', '_sort', '_total', '_summary', '_elements', '_include', '_revinclude', '_format', '_pretty', '_contained', '_containedType']);
+const RESULT_PARAMS = new Set(['_count', '_offset', '_cursor', '_sort', '_total', '_summary', '_elements', '_include', '_revinclude', '_format', '_pretty', '_contained', '_containedType']);
 const SPECIAL_CODES = new Set(['_id', '_lastUpdated', '_text', '_content']);
 
 /**
@@ -47,7 +47,7 @@ export function parseSearch(
   for (const [rawKey, value] of query) {
     const key = rawKey.trim();
     const base = key.split(':')[0];
-    if (key !== '_offset') {
+    if (key !== '_offset' && key !== '_cursor') {
       canonical.append(key, value);
     }
     if (RESULT_PARAMS.has(base) && base !== '_include' && base !== '_revinclude') {
@@ -93,6 +93,9 @@ function parseResultParam(defs: FhirDefinitions, req: SearchRequest, key: string
     case '_offset':
       req.offset = parseNonNegativeInt(value, '_offset');
       return;
+    case '_cursor':
+      req.cursor = decodeCursor(value);
+      return;
     case '_total':
       if (value !== 'none' && value !== 'estimate' && value !== 'accurate') {
         throw badRequest(`_total must be none, estimate or accurate, got "${value}"`, '_total');
@@ -117,6 +120,23 @@ function parseResultParam(defs: FhirDefinitions, req: SearchRequest, key: string
     default:
       throw badRequest(`Search result parameter ${key} is not supported`, key);
   }
+}
+
+/** Cursors are opaque to clients: base64url JSON of the direction and the sort key values. */
+export function encodeCursor(cursor: SearchCursor): string {
+  return Buffer.from(JSON.stringify([cursor.direction === 'next' ? 'n' : 'p', ...cursor.values])).toString('base64url');
+}
+
+function decodeCursor(value: string): SearchCursor {
+  try {
+    const [d, ...values] = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as unknown[];
+    if ((d === 'n' || d === 'p') && values.length >= 2 && values.every((v) => v === null || typeof v === 'string')) {
+      return { direction: d === 'n' ? 'next' : 'previous', values: values as (string | null)[] };
+    }
+  } catch {
+    // fall through to the error below
+  }
+  throw badRequest('_cursor is not a cursor this server issued: follow the links of a search Bundle', '_cursor');
 }
 
 function parseNonNegativeInt(value: string, name: string): number {

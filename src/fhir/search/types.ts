@@ -54,12 +54,23 @@ export interface IncludeRule {
   iterate: boolean;
 }
 
+export interface SearchCursor {
+  direction: 'next' | 'previous';
+  /** One value per sort key (the _sort keys, then lastUpdated and id), as SQL text or null. */
+  values: (string | null)[];
+}
+
 export interface SearchRequest {
   resourceType: string;
   filters: SearchFilter[];
   sort: SortRule[];
   count: number;
   offset: number;
+  /**
+   * Keyset paging: the sort key of the row the page starts after (next) or ends before (previous).
+   * Pages addressed this way do not shift when resources are created or deleted meanwhile.
+   */
+  cursor?: SearchCursor;
   /**
    * _total. Absent: the total is given when it costs nothing (every match is on this page, or this is
    * the last page); counting a multi-page result takes _total=accurate (or estimate, answered accurately).
