@@ -136,10 +136,14 @@ describe.each(BACKENDS)('FHIR REST interactions on %s', (backend) => {
     expect(typeHistory.body.total).toBe(3);
     expect(typeHistory.body.entry).toHaveLength(2);
     const next = typeHistory.body.link.find((l: any) => l.relation === 'next');
+    // A write between pages lands after the first page's snapshot: page 2 is still the third organization.
+    await create(server, { resourceType: 'Organization', name: 'Org late' });
     const page2 = await server.request(next.url);
     expect(page2.body.entry).toHaveLength(1);
+    expect(page2.body.entry[0].resource.name).toBe('Org 0');
+    expect(page2.body.total).toBe(3);
     const system = await server.request(`_history?_since=${encodeURIComponent(before)}`);
-    expect(system.body.total).toBe(3);
+    expect(system.body.total).toBe(4);
   });
 
   test('bad input gets a precise OperationOutcome and status', async () => {

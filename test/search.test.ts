@@ -516,6 +516,10 @@ describe.each(BACKENDS)('FHIR search on %s', (backend) => {
     expect(er.id).toBe(a.id);
     expect(er.name).toBeUndefined();
     expect(er.identifier).toBeUndefined();
+    const obs = await observation(sys, { valueQuantity: { value: 1 } });
+    const mandatory = (await search(`Observation?_id=${obs.id}&_elements=value`)).body.entry[0].resource;
+    expect(mandatory.valueQuantity.value).toBe(1);
+    expect([mandatory.status, mandatory.code.coding[0].code]).toEqual(['final', 'x']); // mandatory elements stay
     const choice = await search(`${base}&_id=${a.id}&_elements=multipleBirth`);
     expect(choice.body.entry[0].resource.multipleBirthInteger).toBe(2);
     expect(choice.body.entry[0].resource.deceasedBoolean).toBeUndefined();

@@ -269,13 +269,15 @@ export class FhirRouter {
     const q = new URLSearchParams(req.query);
     const since = q.get('_since') ?? undefined;
     const at = q.get('_at') ?? undefined;
-    for (const [name, value] of [['_since', since], ['_at', at]] as const) {
+    // Paging links pin the newest version the first page saw, so later writes cannot shift the pages.
+    const snapshot = q.get('_snapshot') ?? new Date().toISOString();
+    for (const [name, value] of [['_since', since], ['_at', at], ['_snapshot', snapshot]] as const) {
       if (value !== undefined && !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value)) {
         throw badRequest(`${name} must be an instant with a time zone, e.g. 2024-01-01T00:00:00Z`, name);
       }
     }
     for (const key of q.keys()) {
-      if (!['_since', '_at', '_count', '_offset', '_format', '_pretty'].includes(key) && !req.lenient) {
+      if (!['_since', '_at', '_snapshot', '_count', '_offset', '_format', '_pretty'].includes(key) && !req.lenient) {
         throw badRequest(`Unknown history parameter "${key}"`, key);
       }
     }
@@ -288,9 +290,10 @@ export class FhirRouter {
         throw notFound(`${type}/${id} is not known`);
       }
     }
-    const { entries, total } = await this.repo.history(type, id, { since, at, count, offset });
+    const { entries, total } = await this.repo.history(type, id, { since, at, snapshot, count, offset });
     const selfPath = [type, id, '_history'].filter(Boolean).join('/');
-    const keep = new URLSearchParams([...q].filter(([k]) => k !== '_offset'));
+    const keep = new URLSearchParams([...q].filter(([k]) => k !== '_offset' && k !== '_snapshot'));
+    keep.set('_snapshot', snapshot);
     const link = (o: number): string => `${this.options.baseUrl}/${selfPath}?${withParam(keep, '_offset', String(o))}`;
     const bundle: Bundle = {
       resourceType: 'Bundle',

@@ -37,7 +37,8 @@ export function applySummary(
 ): Resource {
   const top = defs.topLevelElements(resource.resourceType);
   if (elements && elements.length > 0) {
-    const wanted = new Set([...elements, 'id', 'meta']);
+    // R4 §3.1.1.5.9: servers SHOULD also return mandatory elements, so the subset stays valid.
+    const wanted = new Set([...elements, ...top.mandatory]);
     return subset(resource, top, (k) => wanted.has(k));
   }
   switch (summary) {

@@ -39,6 +39,8 @@ interface PreparedWrite {
 export interface HistoryOptions {
   since?: string;
   at?: string;
+  /** Only versions written at or before this instant (stable paging). */
+  snapshot?: string;
   count: number;
   offset: number;
 }
@@ -204,6 +206,10 @@ export class Repository {
     if (options.since) {
       params.push(options.since);
       where.push(`last_updated >= $${params.length}`);
+    }
+    if (options.snapshot) {
+      params.push(options.snapshot);
+      where.push(`last_updated <= $${params.length}`);
     }
     if (options.at) {
       // _at: the versions that were current at that instant: the last version at or before it per resource.
