@@ -126,7 +126,7 @@ export class Repository {
 
   async search(request: SearchRequest, db: SqlExecutor = this.sql): Promise<StoredResource[]> {
     const { text, params } = compileSearch(request);
-    const rows = await db.query<Row & Record<string, unknown>>(text, params);
+    const rows = await db.query<Row & Record<string, unknown>>(text, params, { customPlan: true });
     return rows.map((row) => {
       const sortKey: (string | null)[] = [];
       for (let i = 0; `sort_${i}` in row; i++) {
@@ -139,7 +139,7 @@ export class Repository {
 
   async count(request: SearchRequest, db: SqlExecutor = this.sql): Promise<number> {
     const { text, params } = compileCount(request);
-    const rows = await db.query<{ count: number | string }>(text, params);
+    const rows = await db.query<{ count: number | string }>(text, params, { customPlan: true });
     return Number(rows[0]?.count ?? 0);
   }
 

@@ -7,7 +7,16 @@ import pg from 'pg';
  * a `pg` pool against a PostgreSQL server, and PGlite (PostgreSQL in WASM) in-process.
  */
 export interface SqlExecutor {
-  query<R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<R[]>;
+  query<R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[], options?: QueryOptions): Promise<R[]>;
+}
+
+export interface QueryOptions {
+  /**
+   * Plan for these parameter values on every execution instead of reusing a prepared statement's
+   * plan: for search statements, whose best plan depends on the values (a generic plan once chose an
+   * index scan 100x slower for a sort subquery).
+   */
+  customPlan?: boolean;
 }
 
 export interface SqlClient extends SqlExecutor {
@@ -20,9 +29,10 @@ export interface SqlClient extends SqlExecutor {
 }
 
 /**
- * Statements with parameters are sent as named prepared statements, so PostgreSQL parses and
- * plans each shape once per connection (measured: 4,200 → 6,800 reads/s). Every varying value is
- * a parameter, so the number of shapes stays small; the cap bounds server memory regardless.
+ * Statements with parameters are sent as named prepared statements (unless a custom plan is asked
+ * for), so PostgreSQL parses and plans each shape once per connection (measured: 4,200 → 6,800
+ * reads/s). Every varying value is a parameter, so the number of shapes stays small; the cap bounds
+ * server memory regardless.
  */
 const MAX_PREPARED_STATEMENTS = 500;
 
@@ -32,9 +42,9 @@ class PostgresClient implements SqlClient {
 
   constructor(private readonly pool: pg.Pool) {}
 
-  private statement(text: string, params?: readonly unknown[]): pg.QueryConfig {
-    if (!params || params.length === 0) {
-      return { text };
+  private statement(text: string, params?: readonly unknown[], options?: QueryOptions): pg.QueryConfig {
+    if (!params || params.length === 0 || options?.customPlan) {
+      return { text, values: params as unknown[] | undefined };
     }
     let name = this.statementNames.get(text);
     if (!name && this.statementNames.size < MAX_PREPARED_STATEMENTS) {
@@ -44,8 +54,8 @@ class PostgresClient implements SqlClient {
     return { name, text, values: params as unknown[] };
   }
 
-  async query<R extends object>(text: string, params?: readonly unknown[]): Promise<R[]> {
-    const result = await this.pool.query(this.statement(text, params));
+  async query<R extends object>(text: string, params?: readonly unknown[], options?: QueryOptions): Promise<R[]> {
+    const result = await this.pool.query(this.statement(text, params, options));
     return result.rows as R[];
   }
 
@@ -54,8 +64,8 @@ class PostgresClient implements SqlClient {
     try {
       await conn.query('BEGIN');
       const tx: SqlExecutor = {
-        query: async <R extends object>(text: string, params?: readonly unknown[]) =>
-          (await conn.query(this.statement(text, params))).rows as R[],
+        query: async <R extends object>(text: string, params?: readonly unknown[], options?: QueryOptions) =>
+          (await conn.query(this.statement(text, params, options))).rows as R[],
       };
       const result = await fn(tx);
       await conn.query('COMMIT');
