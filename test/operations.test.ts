@@ -1,5 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
-import { BACKENDS, create, useServer } from './harness.js';
+import { BACKENDS, create, startServer, useServer } from './harness.js';
 
 const LOINC = 'http://loinc.org';
 const VITALS = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] };
@@ -135,6 +135,22 @@ describe.each(BACKENDS)('FHIR operations on %s', (backend) => {
       expect(noPatient.status).toBe(400);
       expect(noPatient.body.resourceType).toBe('OperationOutcome');
       expect((await server.request(`Observation/$lastn?patient=${p.id}&max=0`)).status).toBe(400);
+    });
+
+    test('a code whose readings are older than a page of other readings is still there', async () => {
+      const small = await startServer(backend, { DEFAULT_PAGE_SIZE: '3', MAX_PAGE_SIZE: '3' });
+      try {
+        const p = await create(small, { resourceType: 'Patient', name: [{ family: 'Lastn-long' }] });
+        for (let day = 10; day < 16; day++) {
+          await create(small, heartRate(p.id, `2024-01-${day}T10:00:00Z`, 60 + day));
+        }
+        const old = await create(small, lab(p.id, '2951-2', '2023-06-01T00:00:00Z'));
+        const res = await small.request(`Observation/$lastn?patient=${p.id}&max=2`);
+        expect(keys(res.body)).toHaveLength(3); // two heart rates and the one sodium, though 6 newer readings exist
+        expect(keys(res.body)).toContain(`Observation/${old.id}`);
+      } finally {
+        await small.close();
+      }
     });
   });
 

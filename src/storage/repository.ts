@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { FhirError, gone, notFound, preconditionFailed } from '../fhir/outcome.js';
 import type { SearchRequest } from '../fhir/search/types.js';
 import { INDEX_COLUMNS, type IndexRows, INDEX_TABLES, type SearchIndexer } from './search-index.js';
-import { compileSearch, compileCount } from './search-sql.js';
+import { compileCount, compileLastN, compileSearch } from './search-sql.js';
 import type { SqlClient, SqlExecutor } from './sql.js';
 
 /** One row of the resource table, or of its history. */
@@ -135,6 +135,11 @@ export class Repository {
       }
       return { ...toStored(row), sortKey };
     });
+  }
+
+  async lastN(request: SearchRequest, max: number, db: SqlExecutor = this.sql): Promise<StoredResource[]> {
+    const { text, params } = compileLastN(request, max);
+    return (await db.query<Row>(text, params, { customPlan: true })).map(toStored);
   }
 
   async count(request: SearchRequest, db: SqlExecutor = this.sql): Promise<number> {

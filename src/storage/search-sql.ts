@@ -80,6 +80,26 @@ function keysetCondition(sql: Sql, keys: SortKey[], values: (string | null)[], t
   return `(${alternatives.join(' OR ')})`;
 }
 
+/**
+ * Observation/$lastn: the `max` newest matches per code (the set of codings of the code parameter),
+ * ranked by the date key in SQL, so a long record is never cut at a page size first.
+ */
+export function compileLastN(req: SearchRequest, max: number): { text: string; params: unknown[] } {
+  const sql = new Sql();
+  const where = whereClause(sql, req, 'r');
+  const date = sortKey(sql, { param: req.sort[0].param, descending: true }, 'r');
+  const codeKey = `(SELECT string_agg(coalesce(c.system, '') || '|' || coalesce(c.value, c.display, ''), ',' ORDER BY c.system, c.value)
+    FROM sp_token c WHERE c.resource_type = r.resource_type AND c.id = r.id AND c.code = ${sql.p('code')})`;
+  return {
+    text: `SELECT ${COLUMNS} FROM (
+      SELECT r.*, ${codeKey} AS code_key,
+        row_number() OVER (PARTITION BY ${codeKey} ORDER BY ${date.expression} DESC NULLS LAST, r.last_updated DESC, r.id) AS rank
+      FROM resource r WHERE ${where}) r
+    WHERE rank <= ${sql.p(max)} ORDER BY code_key, rank`,
+    params: sql.params,
+  };
+}
+
 export function compileCount(req: SearchRequest): { text: string; params: unknown[] } {
   const sql = new Sql();
   return { text: `SELECT count(*) AS count FROM resource r WHERE ${whereClause(sql, req, 'r')}`, params: sql.params };

@@ -1,7 +1,6 @@
-import type { Bundle, BundleEntry, Observation } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
 import { badRequest } from '../outcome.js';
 import { type OperationModule, paramValue } from '../operations.js';
-import { executeSearch } from '../searchset.js';
 
 /**
  * Observation/$lastn (R4 Observation-lastn): the most recent `max` Observations for each code,
@@ -37,24 +36,14 @@ export const lastnOperation: OperationModule = {
     if (!criteria.some(([k]) => ['patient', 'subject'].includes(k.split(':')[0]) || k.startsWith('subject.') || k.startsWith('patient.'))) {
       throw badRequest('$lastn needs a patient or subject parameter', 'patient');
     }
-    const request = ctx.router.parseSearch('Observation', [...criteria.filter(([k]) => k !== '_count' && k !== '_sort')], ctx.request.lenient);
+    const request = ctx.router.parseSearch('Observation', criteria.filter(([k]) => k !== '_count' && k !== '_sort'), ctx.request.lenient);
     request.sort = [{ param: ctx.router.defs.getSearchParam('Observation', 'date')!, descending: true }];
-    request.count = ctx.router.options.maxPageSize;
-    const all = await executeSearch(ctx.router, { ...request, total: 'none' }, ctx.router.db(ctx.scope));
-    const perCode = new Map<string, number>();
-    const entry: BundleEntry[] = [];
-    for (const e of all.entry ?? []) {
-      if (e.search?.mode !== 'match') {
-        continue;
-      }
-      const obs = e.resource as Observation;
-      const codeKey = (obs.code.coding ?? []).map((c) => `${c.system}|${c.code}`).sort().join(',') || obs.code.text || '';
-      const n = perCode.get(codeKey) ?? 0;
-      if (n < max) {
-        perCode.set(codeKey, n + 1);
-        entry.push(e);
-      }
-    }
+    const rows = await ctx.router.repo.lastN(request, max, ctx.router.db(ctx.scope));
+    const entry: BundleEntry[] = rows.map((r) => ({
+      fullUrl: `${ctx.router.options.baseUrl}/Observation/${r.id}`,
+      resource: r.resource,
+      search: { mode: 'match' },
+    }));
     const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', total: entry.length, entry };
     return bundle;
   },
