@@ -45,7 +45,10 @@ async function main(): Promise<void> {
 
   app.statistics.start();
   const server: Server = app.koa.listen(config.port, config.host);
-  await new Promise<void>((resolve) => server.once('listening', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', (err) => reject(new Error(`cannot listen on ${config.host}:${config.port}: ${err.message}`)));
+  });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   logger.info({ port, database: sql.kind }, 'carelens listening');
@@ -88,29 +91,42 @@ async function supervise(config: Config, logger: Logger): Promise<void> {
   await migrate(sql);
   await sql.close();
   let stopping = false;
-  let listening = 0;
-  cluster.on('listening', () => {
-    if (++listening === config.workers) {
+  let failed = false;
+  const served = new Set<number>();
+  cluster.on('listening', (worker) => {
+    served.add(worker.id);
+    if (served.size === config.workers) {
       printBanner(config, config.port, `PostgreSQL, ${config.workers} workers`);
     }
   });
   cluster.on('exit', (worker, code) => {
-    if (!stopping) {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) {
+        process.exit(failed ? 1 : 0);
+      }
+    } else if (!served.has(worker.id)) {
+      // It failed before serving (its error is on stderr): restarting would only loop.
+      logger.error({ worker: worker.id, code }, 'worker failed to start; stopping');
+      failed = true;
+      stop('SIGTERM');
+    } else {
       logger.error({ worker: worker.id, code }, 'worker exited; starting a new one');
       cluster.fork();
-    } else if (Object.keys(cluster.workers ?? {}).length === 0) {
-      process.exit(0);
     }
   });
   for (let i = 0; i < config.workers; i++) {
     cluster.fork();
   }
-  const stop = (signal: NodeJS.Signals): void => {
+  function stop(signal: NodeJS.Signals): void {
     stopping = true;
-    for (const worker of Object.values(cluster.workers ?? {})) {
+    const workers = Object.values(cluster.workers ?? {});
+    if (workers.length === 0) {
+      process.exit(1);
+    }
+    for (const worker of workers) {
       worker?.process.kill(signal);
     }
-  };
+  }
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }
