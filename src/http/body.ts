@@ -9,6 +9,9 @@ const FORM = 'application/x-www-form-urlencoded';
  * while streaming (413 before the whole body is buffered) and answers 415 for other media types.
  */
 export async function readBody(ctx: Context, maxBytes: number): Promise<{ body?: unknown; contentType?: string }> {
+  if (!ctx.get('Content-Length') && !ctx.get('Transfer-Encoding')) {
+    return {}; // no body (GET, HEAD, most DELETEs): skip reading the stream
+  }
   const length = Number(ctx.get('Content-Length') || 0);
   if (length > maxBytes) {
     throw tooLarge(maxBytes);
@@ -57,7 +60,8 @@ export function checkAcceptable(ctx: Context): void {
     throw new FhirError(406, [issue('not-supported', `_format=${f} is not supported: this server produces application/fhir+json only`)]);
   }
   const accept = ctx.get('Accept');
-  if (accept && !ctx.accepts('application/fhir+json', 'application/json', 'json')) {
+  // Most clients send */* or a JSON type: only run full negotiation for anything else.
+  if (accept && accept !== '*/*' && !accept.includes('json') && !ctx.accepts('application/fhir+json', 'application/json', 'json')) {
     throw new FhirError(406, [issue('not-supported', `Cannot produce ${accept}: this server produces application/fhir+json only`)]);
   }
 }

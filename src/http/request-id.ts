@@ -18,6 +18,9 @@ export function requestId(logger: Logger): Middleware<AppState> {
     const given = ctx.get('X-Request-Id');
     ctx.state.requestId = CALLER_ID.test(given) ? given : randomUUID();
     ctx.set('X-Request-Id', ctx.state.requestId);
+    if (!logger.isLevelEnabled('info')) {
+      return next();
+    }
     const start = process.hrtime.bigint();
     try {
       await next();
