@@ -1,4 +1,8 @@
 import Router from '@koa/router';
+import { AuditLog } from './audit/audit-log.js';
+import { restAuditRecord } from './audit/rest-audit.js';
+import { type AuthServer, createAuthServer } from './auth/auth-server.js';
+import { AccessPolicy } from './auth/policy.js';
 import Koa from 'koa';
 import type { Config } from './config.js';
 import { installBundleHandler } from './fhir/bundle.js';
@@ -21,17 +25,21 @@ import { Repository } from './storage/repository.js';
 import { SearchIndexer } from './storage/search-index.js';
 import { StatisticsRefresher } from './storage/statistics.js';
 import type { SqlClient } from './storage/sql.js';
-import type { FhirRequest } from './fhir/types.js';
+import type { FhirRequest, FhirResponse } from './fhir/types.js';
+import { FhirError } from './fhir/outcome.js';
 
 export interface App {
   koa: Koa<AppState>;
   router: FhirRouter;
   statistics: StatisticsRefresher;
+  auth: AuthServer;
 }
 
 /**
  * Assembles the server. Read top to bottom, this is the path of a request:
- * request id + access log → metrics → error boundary → operability endpoints → FHIR dispatcher.
+ * request id + access log → metrics → error boundary → operability endpoints → authorization
+ * server (SMART discovery, OAuth endpoints, sign-in pages, launch and admin APIs) → FHIR
+ * dispatcher, which authenticates the bearer token, applies its access policy and audits.
  */
 export async function createApp(config: Config, sql: SqlClient, defs: FhirDefinitions, logger: Logger): Promise<App> {
   const statistics = new StatisticsRefresher(sql, logger);
@@ -43,6 +51,7 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
   );
   const fhir = new FhirRouter(defs, repo, {
     baseUrl: config.baseUrl,
+    issuer: config.issuer,
     defaultPageSize: config.defaultPageSize,
     maxPageSize: config.maxPageSize,
   });
@@ -52,6 +61,14 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
     operations.register(op);
   }
   await operations.loadCustomOperations();
+  const audit = new AuditLog(repo);
+  const auth = await createAuthServer({
+    config,
+    sql,
+    logger,
+    fhir,
+    audit,
+  });
 
   const metrics = new Metrics(sql);
   const koa = new Koa<AppState>({ proxy: true });
@@ -82,6 +99,7 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
     ctx.body = { name: 'carelens', fhirBaseUrl: config.baseUrl, capabilityStatement: `${config.baseUrl}/metadata` };
   });
   koa.use(ops.routes());
+  koa.use(auth.middleware);
 
   const fhirPrefix = new URL(config.baseUrl).pathname.replace(/\/$/, '');
   koa.use(async (ctx, next) => {
@@ -89,11 +107,18 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
       return next();
     }
     checkAcceptable(ctx);
+    const path = decodeURIComponent(ctx.path.slice(fhirPrefix.length));
+    // The CapabilityStatement is public (clients discover the authorization server from it); all else needs a token.
+    const isPublic = path.replace(/^\/+|\/+$/g, '') === 'metadata' && (ctx.method === 'GET' || ctx.method === 'HEAD');
+    const caller = isPublic ? undefined : await auth.authenticate(ctx).catch(async (err: unknown) => {
+      await audit.record(restAuditRecord(ctx, { method: ctx.method, path, query: ctx.querystring }, (err as FhirError).status ?? 401));
+      throw err;
+    });
     const { body, contentType } = await readBody(ctx, config.maxBodyBytes);
     const prefer = ctx.get('Prefer');
     const request: FhirRequest = {
       method: ctx.method as FhirRequest['method'],
-      path: decodeURIComponent(ctx.path.slice(fhirPrefix.length)),
+      path,
       query: [...new URLSearchParams(ctx.querystring)],
       body,
       contentType,
@@ -109,9 +134,22 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
           : /return=representation/.test(prefer)
             ? 'representation'
             : undefined,
+      ...(caller ? { access: new AccessPolicy(caller) } : {}),
     };
-    fhirResponse(ctx, request, await fhir.handle(request));
+    let response: FhirResponse;
+    try {
+      response = await fhir.handle(request);
+    } catch (err) {
+      if (caller) {
+        await audit.record(restAuditRecord(ctx, { method: ctx.method, path, query: ctx.querystring, caller }, err instanceof FhirError ? err.status : 500));
+      }
+      throw err;
+    }
+    if (caller) {
+      await audit.record(restAuditRecord(ctx, { method: ctx.method, path, query: ctx.querystring, caller, response }, response.status));
+    }
+    fhirResponse(ctx, request, response);
   });
 
-  return { koa, router: fhir, statistics };
+  return { koa, router: fhir, statistics, auth };
 }

@@ -26,6 +26,12 @@ export interface Config {
   unknownProfile: 'error' | 'warning';
   /** Load the demo data set at start-up. */
   loadDemoData: boolean;
+  /** The authorization server's issuer (its discovery document is at <issuer>/.well-known/openid-configuration). */
+  issuer: string;
+  /** Operator client ensured at start-up (client_credentials, client_secret_basic, system/*.* scopes). */
+  adminClient?: { id: string; secret: string };
+  /** Access token lifetime in seconds. */
+  accessTokenTtl: number;
   /** HTTP worker processes (Node cluster); more than one needs PostgreSQL, since PGlite lives in one process. */
   workers: number;
 }
@@ -91,6 +97,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
   if (workers > 1 && !databaseUrl) {
     throw new ConfigError('WORKERS above 1 needs DATABASE_URL: the embedded PGlite database lives inside one process');
   }
+  const adminClientId = env.CARELENS_ADMIN_CLIENT_ID || undefined;
+  const adminClientSecret = env.CARELENS_ADMIN_CLIENT_SECRET || undefined;
+  if (Boolean(adminClientId) !== Boolean(adminClientSecret)) {
+    throw new ConfigError('CARELENS_ADMIN_CLIENT_ID and CARELENS_ADMIN_CLIENT_SECRET must be set together');
+  }
+  if (adminClientSecret && adminClientSecret.length < 16) {
+    throw new ConfigError('CARELENS_ADMIN_CLIENT_SECRET must be at least 16 characters');
+  }
+  const issuer = (env.ISSUER || new URL(baseUrl).origin).replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/]+/.test(issuer)) {
+    throw new ConfigError(`ISSUER must be an absolute http(s) URL, got "${issuer}"`);
+  }
   return {
     port,
     host,
@@ -105,5 +123,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     unknownProfile: oneOf(env, 'UNKNOWN_PROFILE', ['error', 'warning'] as const, 'error'),
     loadDemoData: argv.includes('--demo') || bool(env, 'LOAD_DEMO_DATA', false),
     workers,
+    issuer,
+    adminClient: adminClientId && adminClientSecret ? { id: adminClientId, secret: adminClientSecret } : undefined,
+    accessTokenTtl: int(env, 'ACCESS_TOKEN_TTL', 3600, 60, 86400),
   };
 }

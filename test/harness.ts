@@ -40,8 +40,13 @@ export interface TestServer {
   base: string;
   origin: string;
   sql: SqlClient;
-  /** fetch against the FHIR base; `path` may start with "/" or not. */
-  request(path: string, init?: RequestInit & { json?: unknown }): Promise<TestResponse>;
+  /** The operator client's system/*.cruds token, sent by request() unless the call brings its own Authorization. */
+  token: string;
+  /**
+   * fetch against the FHIR base (or any absolute URL); `path` may start with "/" or not.
+   * `anonymous` sends no Authorization header.
+   */
+  request(path: string, init?: RequestInit & { json?: unknown; anonymous?: boolean }): Promise<TestResponse>;
   close(): Promise<void>;
 }
 
@@ -80,18 +85,26 @@ export async function startServer(backend: Backend, env: Record<string, string> 
     srv.listen(0, '127.0.0.1', () => resolve(srv));
   });
   const port = (server.address() as AddressInfo).port;
-  const config = loadConfig({ PORT: String(port), LOG_LEVEL: 'silent', ...env }, []);
-  const app = await createApp(config, sql, defs(), createLogger('silent'));
+  const config = loadConfig(
+    { PORT: String(port), LOG_LEVEL: process.env.CARELENS_TEST_LOG_LEVEL ?? 'silent', CARELENS_ADMIN_CLIENT_ID: OPERATOR.id, CARELENS_ADMIN_CLIENT_SECRET: OPERATOR.secret, ...env },
+    [],
+  );
+  const app = await createApp(config, sql, defs(), createLogger(config.logLevel));
   server.on('request', app.koa.callback());
   const origin = `http://127.0.0.1:${port}`;
   const base = config.baseUrl;
+  const token = await clientCredentialsToken(origin, OPERATOR.id, OPERATOR.secret, 'system/*.cruds');
   return {
     base,
     origin,
     sql,
+    token,
     async request(path, init = {}) {
       const url = /^https?:/.test(path) ? path : `${base}/${path.replace(/^\//, '')}`;
       const headers = new Headers(init.headers);
+      if (!init.anonymous && !headers.has('Authorization')) {
+        headers.set('Authorization', `Bearer ${token}`);
+      }
       let body = init.body;
       if (init.json !== undefined) {
         body = JSON.stringify(init.json);
@@ -148,9 +161,32 @@ export function useServer(backend: Backend, env: Record<string, string> = {}): T
     get sql() {
       return current().sql;
     },
+    get token() {
+      return current().token;
+    },
     request: (path, init) => current().request(path, init),
     close: () => current().close(),
   };
+}
+
+/** The operator client every test server is started with (CARELENS_ADMIN_CLIENT_ID / _SECRET). */
+export const OPERATOR = { id: 'test-operator', secret: 'test-operator-secret-0123456789' };
+
+/** A token from the token endpoint for a client_secret_basic client (RFC 6749 §4.4). */
+export async function clientCredentialsToken(origin: string, clientId: string, secret: string, scope: string): Promise<string> {
+  const res = await fetch(`${origin}/auth/token`, {
+    method: 'POST',
+    headers: {
+      Authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`,
+      'Content-Type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope }),
+  });
+  const body = (await res.json()) as { access_token?: string };
+  if (res.status !== 200 || !body.access_token) {
+    throw new Error(`client_credentials for ${clientId} failed: ${res.status} ${JSON.stringify(body)}`);
+  }
+  return body.access_token;
 }
 
 /** POSTs a resource and returns what the server stored. */

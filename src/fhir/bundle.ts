@@ -85,7 +85,7 @@ async function processTransaction(router: FhirRouter, entries: BundleEntry[], ou
         if (method === 'POST' && entry.resource) {
           let target = `${type}/${randomUUID()}`;
           const existing = entry.request!.ifNoneExist
-            ? await router.conditionalMatch(type, entry.request!.ifNoneExist, writer, 'ifNoneExist')
+            ? await router.conditionalMatch(type, entry.request!.ifNoneExist, writer, 'ifNoneExist', outer.access)
             : undefined;
           if (existing) {
             target = `${type}/${existing.id}`;
@@ -99,7 +99,7 @@ async function processTransaction(router: FhirRouter, entries: BundleEntry[], ou
             entry.resource = { ...entry.resource, id: target.split('/')[1] };
           }
         } else if (method === 'PUT' && url.includes('?')) {
-          const match = await router.conditionalMatch(type, url.slice(url.indexOf('?') + 1), writer, 'Conditional update');
+          const match = await router.conditionalMatch(type, url.slice(url.indexOf('?') + 1), writer, 'Conditional update', outer.access);
           const id = router.conditionalUpdateId(match, entry.resource as Resource) ?? randomUUID();
           entry.request = { ...entry.request!, url: `${type}/${id}` };
           // The update needs the id in the body too (it is checked against the URL).
@@ -125,7 +125,7 @@ async function processTransaction(router: FhirRouter, entries: BundleEntry[], ou
               if (!router.defs.isResourceType(type)) {
                 throw badRequest(`Conditional reference ${ref} names an unknown resource type`);
               }
-              const match = await router.conditionalMatch(type, query, writer, `Conditional reference ${ref}`);
+              const match = await router.conditionalMatch(type, query, writer, `Conditional reference ${ref}`, outer.access);
               if (!match) {
                 throw new FhirError(412, [issue('not-found', `Conditional reference ${ref} matched no resource; exactly one is required`)]);
               }
@@ -170,7 +170,10 @@ async function processTransaction(router: FhirRouter, entries: BundleEntry[], ou
 async function createWithId(router: FhirRouter, writer: Writer, req: FhirRequest, resource: Resource & { id: string }): Promise<FhirResponse> {
   const type = req.path.split(/[/?]/)[0];
   const body = router.bodyResource({ ...req, body: resource }, type);
-  const stored = await writer.create(body, resource.id);
+  if (req.access) {
+    router.guard.require(req.access, type, 'c');
+  }
+  const stored = await router.checkWritten(req, await writer.create(body, resource.id), 'c', writer);
   return withVersionHeaders(201, stored, router.location(stored));
 }
 
@@ -210,6 +213,7 @@ function entryRequest(entry: BundleEntry, outer: FhirRequest): FhirRequest {
     ifModifiedSince: entry.request!.ifModifiedSince,
     lenient: outer.lenient,
     preferReturn: outer.preferReturn,
+    access: outer.access,
   };
 }
 

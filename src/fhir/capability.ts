@@ -1,4 +1,5 @@
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
+import { AUTH_ROUTES } from '../auth/provider.js';
 import type { OperationModule } from './operations.js';
 import type { FhirRouter } from './router.js';
 
@@ -51,6 +52,22 @@ export function buildCapabilityStatement(router: FhirRouter, operations: Operati
     rest: [
       {
         mode: 'server',
+        // SMART App Launch 2.0 §Capability statement: where to authorize (also in .well-known/smart-configuration).
+        security: {
+          cors: true,
+          service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }], text: 'OAuth2 using SMART-on-FHIR profile' }],
+          extension: [
+            {
+              url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+              extension: [
+                { url: 'authorize', valueUri: `${options.issuer}${AUTH_ROUTES.authorization}` },
+                { url: 'token', valueUri: `${options.issuer}${AUTH_ROUTES.token}` },
+                { url: 'introspect', valueUri: `${options.issuer}${AUTH_ROUTES.introspection}` },
+                { url: 'revoke', valueUri: `${options.issuer}${AUTH_ROUTES.revocation}` },
+              ],
+            },
+          ],
+        },
         resource: resources,
         interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
         operation: operations.filter((op) => op.definition.system).map(opRef),

@@ -44,3 +44,6 @@ export function informational(text: string): OperationOutcome {
 export function outcomeOf(issues: OperationOutcomeIssue[]): OperationOutcome {
   return { resourceType: 'OperationOutcome', issue: issues };
 }
+
+export const forbidden = (text: string): FhirError =>
+  new FhirError(403, [issue('forbidden', text)], { 'WWW-Authenticate': 'Bearer realm="carelens", error="insufficient_scope"' });

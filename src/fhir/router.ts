@@ -3,7 +3,10 @@ import jsonpatch, { type Operation } from 'fast-json-patch';
 import { parseETag, type Repository, type StoredResource, type Writer } from '../storage/repository.js';
 import type { SqlExecutor } from '../storage/sql.js';
 import type { FhirDefinitions } from './definitions.js';
-import { badRequest, FhirError, issue, notFound, notSupported, preconditionFailed } from './outcome.js';
+import type { AccessPolicy } from '../auth/policy.js';
+import type { Permission } from '../auth/scopes.js';
+import { AccessGuard } from './access-guard.js';
+import { badRequest, FhirError, forbidden, issue, notFound, notSupported, preconditionFailed } from './outcome.js';
 import type { OperationRegistry } from './operations.js';
 import { parseSearch } from './search/parse.js';
 import type { SearchRequest } from './search/types.js';
@@ -12,6 +15,8 @@ import type { FhirRequest, FhirResponse } from './types.js';
 
 export interface RouterOptions {
   baseUrl: string;
+  /** The authorization server's issuer, advertised in the CapabilityStatement. */
+  issuer: string;
   defaultPageSize: number;
   maxPageSize: number;
 }
@@ -25,6 +30,7 @@ const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
  */
 export class FhirRouter {
   operations?: OperationRegistry;
+  readonly guard = new AccessGuard(this);
 
   constructor(
     readonly defs: FhirDefinitions,
@@ -47,10 +53,12 @@ export class FhirRouter {
       return { status: 200, resource: this.requireOperations().capabilityStatement(), headers: {} };
     }
     if (type === '_history' && segments.length === 1 && method === 'GET') {
+      this.requireWholeServer(req, 'history across all resource types');
       return this.history(req, undefined, undefined);
     }
     if (type.startsWith('$')) {
-      return this.requireOperations().invoke(req, { level: 'system', operation: type.slice(1) }, scope);
+      this.requireWholeServer(req, `$${type.slice(1)}`);
+      return this.operation(req, scope, () => this.requireOperations().invoke(req, { level: 'system', operation: type.slice(1) }, scope));
     }
     if (!this.defs.isResourceType(type)) {
       throw notFound(`Unknown resource type "${type}"`);
@@ -59,7 +67,7 @@ export class FhirRouter {
     if (segments.length === 1) {
       switch (method) {
         case 'GET':
-          return this.search(type, req.query, req.lenient, scope);
+          return this.search(type, req.query, req, scope);
         case 'POST':
           return this.create(type, req, scope);
         case 'PUT':
@@ -71,13 +79,21 @@ export class FhirRouter {
       }
     }
     if (id === '_search' && segments.length === 2 && method === 'POST') {
-      return this.search(type, [...req.query, ...formParams(req)], req.lenient, scope);
+      return this.search(type, [...req.query, ...formParams(req)], req, scope);
     }
     if (id === '_history' && segments.length === 2 && method === 'GET') {
+      if (req.access && !req.access.unrestricted(type, 's')) {
+        throw forbidden(`History of all ${type} resources needs unrestricted access to ${type}: search instead`);
+      }
       return this.history(req, type, undefined);
     }
     if (id.startsWith('$')) {
-      return this.requireOperations().invoke(req, { level: 'type', resourceType: type, operation: id.slice(1) }, scope);
+      if (req.access) {
+        this.guard.require(req.access, type, 'r');
+      }
+      return this.operation(req, scope, () =>
+        this.requireOperations().invoke(req, { level: 'type', resourceType: type, operation: id.slice(1) }, scope),
+      );
     }
     if (!ID_RE.test(id)) {
       throw badRequest(`Invalid id "${id}": ids are 1-64 characters of A-Z, a-z, 0-9, - and .`);
@@ -91,17 +107,25 @@ export class FhirRouter {
         case 'PATCH':
           return this.patch(type, id, req, scope);
         case 'DELETE':
-          return this.delete(type, id, scope);
+          return this.delete(type, id, req, scope);
       }
     }
     if (sub?.startsWith('$') && segments.length === 3) {
-      return this.requireOperations().invoke(req, { level: 'instance', resourceType: type, id, operation: sub.slice(1) }, scope);
+      await this.checkInstance(req, type, id, 'r', scope);
+      return this.operation(req, scope, () =>
+        this.requireOperations().invoke(req, { level: 'instance', resourceType: type, id, operation: sub.slice(1) }, scope),
+      );
     }
     if (sub === '_history' && method === 'GET' && segments.length === 3) {
+      await this.checkInstance(req, type, id, 'r', scope);
       return this.history(req, type, id);
     }
     if (sub === '_history' && method === 'GET' && segments.length === 4 && !extra) {
-      return withVersionHeaders(200, await this.repo.vread(type, id, vid));
+      const version = await this.repo.vread(type, id, vid);
+      if (req.access && version.resource) {
+        await this.guard.assertPermits(req.access, version.resource, 'r', this.db(scope));
+      }
+      return withVersionHeaders(200, version);
     }
     throw new FhirError(405, [issue('not-supported', `${req.method} ${req.path} is not a FHIR interaction this server supports`)]);
   }
@@ -127,6 +151,27 @@ export class FhirRouter {
     return scope ? scope.tx : this.repo.sql;
   }
 
+  /** The current version (if any) is one the caller may change: they cannot take over a resource outside their access. */
+  private async checkCurrent(req: FhirRequest, type: string, id: string, permission: Permission, w: Writer): Promise<void> {
+    this.guard.require(req.access!, type, permission);
+    const current = await w.tx.query<{ deleted: boolean }>('SELECT deleted FROM resource WHERE resource_type = $1 AND id = $2', [type, id]);
+    if (current.length > 0 && !current[0].deleted) {
+      await this.guard.assertPermits(req.access!, (await this.repo.read(type, id, w.tx)).resource!, permission, w.tx);
+    }
+  }
+
+  /**
+   * The version just written is one the caller may write (its patient, its query restriction).
+   * Checked inside the write's transaction, after its index rows are flushed: a refusal rolls it back.
+   */
+  async checkWritten<T extends StoredResource>(req: FhirRequest, stored: T, permission: Permission, w: Writer): Promise<T> {
+    if (req.access && stored.resource) {
+      await w.flush();
+      await this.guard.assertPermits(req.access, stored.resource, permission, w.tx);
+    }
+    return stored;
+  }
+
   /** Runs fn with the caller's transaction, or in a new one. */
   write<T>(scope: Writer | undefined, fn: (w: Writer) => Promise<T>): Promise<T> {
     return scope ? fn(scope) : this.repo.transaction(fn);
@@ -142,8 +187,43 @@ export class FhirRouter {
     });
   }
 
+  /** 403 unless the caller may act on the whole server (system-wide history, system-level operations). */
+  private requireWholeServer(req: FhirRequest, what: string): void {
+    const access = req.access;
+    if (access && !(access.context.kind === 'system' && access.unrestricted('*', 'r'))) {
+      throw forbidden(`${what} needs a system token with unrestricted read access (system/*.rs)`);
+    }
+  }
+
+  /** The caller may act on this instance: checked against its current version (or its last one, when deleted). */
+  private async checkInstance(req: FhirRequest, type: string, id: string, permission: Permission, scope?: Writer): Promise<void> {
+    if (!req.access) {
+      return;
+    }
+    this.guard.require(req.access, type, permission);
+    const latest = await this.repo.lastContent(type, id, this.db(scope));
+    if (latest) {
+      await this.guard.assertPermits(req.access, latest, permission, this.db(scope));
+    }
+  }
+
+  /** Runs an operation and keeps only what the caller may read of a Bundle it returns. */
+  private async operation(req: FhirRequest, scope: Writer | undefined, run: () => Promise<FhirResponse>): Promise<FhirResponse> {
+    const response = await run();
+    if (req.access && response.resource?.resourceType === 'Bundle') {
+      return { ...response, resource: await this.guard.filterBundle(req.access, response.resource, this.db(scope)) };
+    }
+    if (req.access && response.resource && response.resource.resourceType !== 'OperationOutcome' && response.resource.resourceType !== 'Parameters') {
+      await this.guard.assertPermits(req.access, response.resource, 'r', this.db(scope));
+    }
+    return response;
+  }
+
   private async read(type: string, id: string, req: FhirRequest, scope?: Writer): Promise<FhirResponse> {
     const stored = await this.repo.read(type, id, this.db(scope));
+    if (req.access) {
+      await this.guard.assertPermits(req.access, stored.resource!, 'r', this.db(scope));
+    }
     if (req.ifNoneMatch && parseETag(req.ifNoneMatch) === stored.versionId) {
       return { status: 304, headers: versionHeaders(stored) };
     }
@@ -153,10 +233,19 @@ export class FhirRouter {
     return withVersionHeaders(200, stored);
   }
 
-  private async search(type: string, query: [string, string][], lenient: boolean, scope?: Writer): Promise<FhirResponse> {
-    const request = this.parseSearch(type, query, lenient);
+  private async search(type: string, query: [string, string][], req: FhirRequest, scope?: Writer): Promise<FhirResponse> {
+    const request = this.parseSearch(type, query, req.lenient);
+    if (!req.access) {
+      return { status: 200, resource: await executeSearch(this, request, this.db(scope)), headers: {} };
+    }
+    const restriction = this.guard.searchFilter(type, this.guard.require(req.access, type, 's'));
+    if (restriction) {
+      request.filters.push(restriction);
+    }
     const bundle = await executeSearch(this, request, this.db(scope));
-    return { status: 200, resource: bundle, headers: {} };
+    // Matches are already within the caller's access; included resources are checked one by one.
+    const filtered = await this.guard.filterBundle(req.access, bundle, this.db(scope), (i) => bundle.entry?.[i]?.search?.mode !== 'include');
+    return { status: 200, resource: filtered, headers: {} };
   }
 
   /**
@@ -164,12 +253,23 @@ export class FhirRouter {
    * and delete, conditional references), or undefined when none does. Criteria that select more than
    * one resource are a 412: a conditional interaction must never pick one arbitrarily.
    */
-  async conditionalMatch(type: string, query: string, scope: Writer | undefined, interaction: string): Promise<StoredResource | undefined> {
+  async conditionalMatch(
+    type: string,
+    query: string,
+    scope: Writer | undefined,
+    interaction: string,
+    access: AccessPolicy | undefined,
+  ): Promise<StoredResource | undefined> {
     const params = [...new URLSearchParams(query)];
     if (params.length === 0) {
       throw badRequest(`${interaction} on ${type} needs search criteria`);
     }
     const request = this.parseSearch(type, params, false);
+    // Criteria are a search: they see only what the caller may search, so a match cannot reveal anything else.
+    const restriction = access && this.guard.searchFilter(type, this.guard.require(access, type, 's'));
+    if (restriction) {
+      request.filters.push(restriction);
+    }
     const matches = await this.repo.search({ ...request, count: 2, offset: 0, sort: [] }, this.db(scope));
     if (matches.length > 1) {
       throw preconditionFailed(`${interaction} on ${type} matched more than one resource; the criteria must select one`);
@@ -187,12 +287,15 @@ export class FhirRouter {
 
   private async create(type: string, req: FhirRequest, scope?: Writer): Promise<FhirResponse> {
     const resource = this.bodyResource(req, type);
-    const existing = req.ifNoneExist ? await this.conditionalMatch(type, req.ifNoneExist, scope, 'If-None-Exist') : undefined;
+    if (req.access) {
+      this.guard.require(req.access, type, 'c');
+    }
+    const existing = req.ifNoneExist ? await this.conditionalMatch(type, req.ifNoneExist, scope, 'If-None-Exist', req.access) : undefined;
     if (existing) {
       return withVersionHeaders(200, existing, this.location(existing));
     }
     const { id: _ignored, ...withoutId } = resource;
-    const stored = await this.write(scope, (w) => w.create(withoutId as Resource));
+    const stored = await this.write(scope, async (w) => this.checkWritten(req, await w.create(withoutId as Resource), 'c', w));
     return withVersionHeaders(201, stored, this.location(stored));
   }
 
@@ -204,7 +307,15 @@ export class FhirRouter {
     if (resource.id !== id) {
       throw badRequest(`The resource id "${resource.id}" does not match the id in the URL "${id}"`, 'id');
     }
-    const { stored, created } = await this.write(scope, (w) => w.update({ ...resource, id }, req.ifMatch));
+    const result = await this.write(scope, async (w) => {
+      if (req.access) {
+        await this.checkCurrent(req, type, id, 'u', w);
+      }
+      const written = await w.update({ ...resource, id }, req.ifMatch);
+      await this.checkWritten(req, written.stored, written.created ? 'c' : 'u', w);
+      return written;
+    });
+    const { stored, created } = result;
     return withVersionHeaders(created ? 201 : 200, stored, created ? this.location(stored) : undefined);
   }
 
@@ -215,6 +326,9 @@ export class FhirRouter {
     }
     const stored = await this.write(scope, async (w) => {
       const current = await this.repo.read(type, id, w.tx);
+      if (req.access) {
+        await this.guard.assertPermits(req.access, current.resource!, 'u', w.tx);
+      }
       if (req.ifMatch && parseETag(req.ifMatch) !== current.versionId) {
         throw preconditionFailed(`Version conflict: If-Match ${req.ifMatch} but the current version is ${current.versionId}`);
       }
@@ -233,19 +347,24 @@ export class FhirRouter {
         throw new FhirError(422, [issue('processing', 'A patch must not change resourceType or id')]);
       }
       // Conditional on the version just patched: a concurrent write in between is a 412, not a lost update.
-      return (await w.update({ ...patched, id }, current.versionId, 'PATCH')).stored;
+      return this.checkWritten(req, (await w.update({ ...patched, id }, current.versionId, 'PATCH')).stored, 'u', w);
     });
     return withVersionHeaders(200, stored);
   }
 
-  private async delete(type: string, id: string, scope?: Writer): Promise<FhirResponse> {
-    const result = await this.write(scope, (w) => w.delete(type, id));
+  private async delete(type: string, id: string, req: FhirRequest, scope?: Writer): Promise<FhirResponse> {
+    const result = await this.write(scope, async (w) => {
+      if (req.access) {
+        await this.checkCurrent(req, type, id, 'd', w);
+      }
+      return w.delete(type, id);
+    });
     return { status: 204, headers: result ? { ETag: `W/"${result.versionId}"` } : {} };
   }
 
   private async conditionalWrite(type: string, req: FhirRequest, scope: Writer | undefined, method: 'PUT' | 'PATCH'): Promise<FhirResponse> {
     const query = new URLSearchParams(req.query).toString();
-    const match = await this.conditionalMatch(type, query, scope, method === 'PUT' ? 'Conditional update' : 'Conditional patch');
+    const match = await this.conditionalMatch(type, query, scope, method === 'PUT' ? 'Conditional update' : 'Conditional patch', req.access);
     if (method === 'PATCH') {
       if (!match) {
         throw notFound(`Conditional patch matched no ${type}`);
@@ -261,8 +380,8 @@ export class FhirRouter {
   }
 
   private async conditionalDelete(type: string, req: FhirRequest, scope?: Writer): Promise<FhirResponse> {
-    const match = await this.conditionalMatch(type, new URLSearchParams(req.query).toString(), scope, 'Conditional delete');
-    return match ? this.delete(type, match.id, scope) : { status: 204, headers: {} };
+    const match = await this.conditionalMatch(type, new URLSearchParams(req.query).toString(), scope, 'Conditional delete', req.access);
+    return match ? this.delete(type, match.id, req, scope) : { status: 204, headers: {} };
   }
 
   private async history(req: FhirRequest, type: string | undefined, id: string | undefined): Promise<FhirResponse> {

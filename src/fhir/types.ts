@@ -1,4 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
+import type { AccessPolicy } from '../auth/policy.js';
 
 /**
  * A FHIR interaction request, independent of HTTP: the REST layer builds one from a Koa context,
@@ -20,6 +21,8 @@ export interface FhirRequest {
   lenient: boolean;
   /** Prefer: return=… (R4 §3.1.0.3); bundle entries follow the Prefer header of the Bundle request. */
   preferReturn?: 'minimal' | 'representation' | 'OperationOutcome';
+  /** What the caller may do (from the access token); absent only for the server's own internal calls. */
+  access?: AccessPolicy;
 }
 
 export interface FhirResponse {

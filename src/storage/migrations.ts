@@ -98,6 +98,33 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX sp_uri_value_idx ON sp_uri (resource_type, code, value);
   CREATE INDEX sp_uri_res_idx ON sp_uri (resource_type, id, code);
   `,
+  `
+  -- The authorization server's state (oidc-provider models: sessions, grants, codes, tokens, clients,
+  -- replay-detection entries) plus carelens' own SMART launch contexts and signing keys, one JSON
+  -- document per entity. Rows past expires_at are dead and purged lazily.
+  CREATE TABLE oauth_entity (
+    model text NOT NULL, id text NOT NULL, payload jsonb NOT NULL,
+    grant_id text, user_code text, uid text,
+    expires_at timestamptz, consumed_at timestamptz,
+    PRIMARY KEY (model, id)
+  );
+  CREATE INDEX oauth_entity_grant_idx ON oauth_entity (grant_id) WHERE grant_id IS NOT NULL;
+  CREATE INDEX oauth_entity_uid_idx ON oauth_entity (uid) WHERE uid IS NOT NULL;
+  CREATE INDEX oauth_entity_expiry_idx ON oauth_entity (expires_at) WHERE expires_at IS NOT NULL;
+
+  -- People who log in. fhir_user is the Practitioner, Patient or RelatedPerson they act as.
+  CREATE TABLE app_user (
+    id text PRIMARY KEY,
+    username text NOT NULL UNIQUE,
+    password_hash text NOT NULL,
+    role text NOT NULL CHECK (role IN ('patient', 'nurse', 'physician', 'admin')),
+    fhir_user text,
+    totp_secret text,
+    failed_logins integer NOT NULL DEFAULT 0,
+    locked_until timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now()
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -76,6 +76,16 @@ export class Repository {
     return stored;
   }
 
+  /** The newest version that has content: the current one, or the last before a deletion. */
+  async lastContent(resourceType: string, id: string, db: SqlExecutor = this.sql): Promise<Resource | undefined> {
+    const rows = await db.query<Row>(
+      `SELECT resource_type, id, version_id, last_updated, deleted, content FROM resource_history
+       WHERE resource_type = $1 AND id = $2 AND NOT deleted ORDER BY version_id DESC LIMIT 1`,
+      [resourceType, id],
+    );
+    return rows[0] ? toStored(rows[0]).resource : undefined;
+  }
+
   async vread(resourceType: string, id: string, versionId: string): Promise<StoredResource> {
     if (!/^\d{1,18}$/.test(versionId)) {
       throw notFound(`${resourceType}/${id} has no version ${versionId}`);

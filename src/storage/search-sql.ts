@@ -136,6 +136,16 @@ export function filterCondition(sql: Sql, filter: SearchFilter, r: string): stri
       return valueCondition(sql, filter.param, filter.modifier, filter.values, r);
     case 'composite':
       return `(${filter.values.map((parts) => compositeMatch(sql, filter.param, parts, r)).join(' OR ')})`;
+    case 'access': {
+      const alternatives = filter.alternatives.map((alt) => {
+        const parts = alt.filters.map((f) => filterCondition(sql, f, r));
+        if (alt.compartment) {
+          parts.push(`${r}.compartments @> ${sql.p([`Patient/${alt.compartment}`])}::text[]`);
+        }
+        return parts.length ? `(${parts.join(' AND ')})` : 'true';
+      });
+      return alternatives.length ? `(${alternatives.join(' OR ')})` : 'false';
+    }
   }
 }
 

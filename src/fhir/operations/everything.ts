@@ -51,6 +51,9 @@ export const everythingOperation: OperationModule = {
     if (types) {
       params.push(types);
       where += ` AND resource_type = ANY($${params.length}::text[])`;
+    } else {
+      // The audit trail names the patient (so it is in their compartment) but is not part of their record.
+      where += ` AND resource_type <> 'AuditEvent'`;
     }
     const rows = await router.db(ctx.scope).query<{ resource_type: string; id: string; content: unknown }>(
       `SELECT resource_type, id, content FROM resource WHERE ${where}

@@ -34,6 +34,14 @@ export type SearchFilter =
       values: string[][];
     }
   | {
+      /**
+       * Not from the query string: the caller's access rules (SMART scopes, role, patient context),
+       * added by the server. Matches resources that satisfy any one alternative.
+       */
+      kind: 'access';
+      alternatives: { compartment?: string; filters: SearchFilter[] }[];
+    }
+  | {
       /** _id and _lastUpdated and _text/_content, stored on the resource row itself. */
       kind: 'special';
       code: '_id' | '_lastUpdated' | '_text' | '_content';

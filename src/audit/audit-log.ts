@@ -1,0 +1,136 @@
+import type { AuditEvent, AuditEventAgent, AuditEventEntity } from '@medplum/fhirtypes';
+import type { Repository } from '../storage/repository.js';
+
+/** One audited happening, before it becomes an AuditEvent. */
+export interface AuditRecord {
+  kind: 'rest' | 'login' | 'token';
+  /** FHIR restful-interaction code (read, search-type, create, …) for `rest`; login / logout; token-issue. */
+  interaction: string;
+  action: 'C' | 'R' | 'U' | 'D' | 'E';
+  /** HTTP status of the outcome (2xx success, 4xx refused, 5xx failed). */
+  status: number;
+  requestId?: string;
+  clientId?: string;
+  userId?: string;
+  /** "Practitioner/1", "Patient/2" — who the user is in FHIR terms. */
+  fhirUser?: string;
+  ip?: string;
+  /** The resources acted on, as relative references. */
+  what?: string[];
+  /** Patient the access concerns (launch context or the resource's compartment). */
+  patient?: string;
+  /** Query string of a search (kept in the AuditEvent, which only admins can read; never logged). */
+  query?: string;
+}
+
+const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
+const AUDIT_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-event-type';
+const BALP_ENTITY = 'https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType';
+
+/**
+ * The audit trail, as FHIR AuditEvents following the IHE Basic Audit Log Patterns (BALP).
+ * Callers await record(): when the event cannot be stored, the request it describes fails too.
+ * Events arriving while a write is in flight are committed together in the next transaction,
+ * so auditing every request costs one commit per batch, not one per request.
+ */
+export class AuditLog {
+  private queue: { event: AuditEvent; done: (err?: unknown) => void }[] = [];
+  private flushing = false;
+
+  constructor(private readonly repo: Repository) {}
+
+  record(record: AuditRecord): Promise<void> {
+    const event = toAuditEvent(record);
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ event, done: (err) => (err ? reject(err) : resolve()) });
+      if (!this.flushing) {
+        void this.flush();
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    while (this.queue.length > 0) {
+      const batch = this.queue;
+      this.queue = [];
+      try {
+        await this.repo.transaction(async (w) => {
+          for (const item of batch) {
+            await w.create(item.event);
+          }
+        });
+        batch.forEach((item) => item.done());
+      } catch (err) {
+        batch.forEach((item) => item.done(err));
+      }
+    }
+    this.flushing = false;
+  }
+}
+
+function toAuditEvent(r: AuditRecord): AuditEvent {
+  const agents: AuditEventAgent[] = [];
+  if (r.userId || r.fhirUser) {
+    agents.push({
+      type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP', display: 'information recipient' }] },
+      who: r.fhirUser ? { reference: r.fhirUser } : { identifier: { system: 'urn:carelens:user', value: r.userId } },
+      ...(r.userId ? { altId: r.userId } : {}),
+      requestor: true,
+      ...(r.ip ? { network: { address: r.ip, type: '2' as const } } : {}),
+    });
+  }
+  if (r.clientId) {
+    agents.push({
+      type: { coding: [{ system: DCM, code: '110150', display: 'Application' }] },
+      who: { identifier: { system: 'urn:carelens:client', value: r.clientId } },
+      requestor: agents.length === 0,
+      ...(agents.length === 0 && r.ip ? { network: { address: r.ip, type: '2' as const } } : {}),
+    });
+  }
+  if (agents.length === 0) {
+    agents.push({ who: { display: 'unauthenticated caller' }, requestor: true, ...(r.ip ? { network: { address: r.ip, type: '2' as const } } : {}) });
+  }
+  const entities: AuditEventEntity[] = [];
+  for (const ref of r.what ?? []) {
+    entities.push({ what: { reference: ref }, type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2', display: 'System Object' } });
+  }
+  if (r.patient) {
+    entities.push({
+      what: { reference: `Patient/${r.patient}` },
+      type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '1', display: 'Person' },
+      role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1', display: 'Patient' },
+    });
+  }
+  if (r.query) {
+    entities.push({ type: { system: BALP_ENTITY, code: 'QueryString' }, query: Buffer.from(r.query).toString('base64') });
+  }
+  if (r.requestId) {
+    entities.push({ what: { identifier: { value: r.requestId } }, type: { system: BALP_ENTITY, code: 'XrequestId' } });
+  }
+  const type =
+    r.kind === 'rest'
+      ? { system: AUDIT_TYPE, code: 'rest', display: 'RESTful Operation' }
+      : { system: DCM, code: '110114', display: 'User Authentication' };
+  const subtype =
+    r.kind === 'rest'
+      ? { system: 'http://hl7.org/fhir/restful-interaction', code: r.interaction }
+      : r.kind === 'login'
+        ? { system: DCM, code: '110122', display: 'Login' }
+        : { system: 'urn:carelens:audit', code: 'token-issue', display: 'Access token issued' };
+  return {
+    resourceType: 'AuditEvent',
+    type,
+    subtype: [subtype],
+    action: r.action,
+    recorded: new Date().toISOString(),
+    outcome: r.status < 400 ? '0' : r.status < 500 ? '4' : '8',
+    ...(r.status >= 400 ? { outcomeDesc: `HTTP ${r.status}` } : {}),
+    agent: agents,
+    source: {
+      observer: { display: 'carelens' },
+      type: [{ system: 'http://terminology.hl7.org/CodeSystem/security-source-type', code: '4', display: 'Application Server' }],
+    },
+    ...(entities.length ? { entity: entities } : {}),
+  };
+}

@@ -1,0 +1,61 @@
+import type { Context } from 'koa';
+import type { AccessContext } from '../auth/policy.js';
+import type { FhirResponse } from '../fhir/types.js';
+import type { AuditRecord } from './audit-log.js';
+
+interface AuditedRequest {
+  method: string;
+  /** Path below the FHIR base. */
+  path: string;
+  query: string;
+  caller?: AccessContext;
+  response?: FhirResponse;
+}
+
+/** Describes one FHIR REST request for the audit trail: which interaction, on what, by whom, with what outcome. */
+export function restAuditRecord(ctx: Context, req: AuditedRequest, status: number): AuditRecord {
+  const [type, id, sub, vid] = req.path.split('/').filter(Boolean);
+  const { interaction, action } = classify(req.method, type, id, sub, vid);
+  const created = req.response?.status === 201 ? req.response.resource : undefined;
+  const target = created?.id ? `${created.resourceType}/${created.id}` : type && id && !id.startsWith('$') && !id.startsWith('_') ? `${type}/${id}` : undefined;
+  const caller = req.caller;
+  return {
+    kind: 'rest',
+    interaction,
+    action,
+    status,
+    requestId: ctx.state.requestId as string | undefined,
+    ip: ctx.ip,
+    ...(caller ? { clientId: caller.clientId } : {}),
+    ...(caller?.userId ? { userId: caller.userId } : {}),
+    ...(caller?.fhirUser ? { fhirUser: caller.fhirUser } : {}),
+    ...(target ? { what: [target] } : {}),
+    ...(caller?.patient ? { patient: caller.patient } : type === 'Patient' && target ? { patient: target.slice('Patient/'.length) } : {}),
+    ...(req.query ? { query: req.query } : {}),
+  };
+}
+
+function classify(method: string, type?: string, id?: string, sub?: string, vid?: string): Pick<AuditRecord, 'interaction' | 'action'> {
+  const operation = [type, id, sub].some((s) => s?.startsWith('$'));
+  if (operation) {
+    return { interaction: 'operation', action: 'E' };
+  }
+  if (!type) {
+    return { interaction: method === 'POST' ? 'transaction' : 'capabilities', action: 'E' };
+  }
+  if (type === '_history' || id === '_history' || sub === '_history') {
+    return { interaction: vid ? 'vread' : type === '_history' ? 'history-system' : id === '_history' ? 'history-type' : 'history-instance', action: 'R' };
+  }
+  switch (method) {
+    case 'POST':
+      return id === '_search' ? { interaction: 'search-type', action: 'R' } : { interaction: 'create', action: 'C' };
+    case 'PUT':
+      return { interaction: 'update', action: 'U' };
+    case 'PATCH':
+      return { interaction: 'patch', action: 'U' };
+    case 'DELETE':
+      return { interaction: 'delete', action: 'D' };
+    default:
+      return id ? { interaction: 'read', action: 'R' } : { interaction: 'search-type', action: 'R' };
+  }
+}
