@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import type { Server } from 'node:http';
 import { createApp } from './app.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
+import { DEMO_ADMIN_TOTP_SECRET, DEMO_OPERATOR, DEMO_USERS, seedDemoAccess } from './demo/demo-access.js';
 import { buildDemoBundle } from './demo/demo-bundle.js';
 import { FhirDefinitions } from './fhir/definitions.js';
 import { projectRoot } from './fhir/operations.js';
@@ -40,7 +41,8 @@ async function main(): Promise<void> {
   // In a cluster the first worker loads the demo set; the load is idempotent (PUTs) anyway.
   if (config.loadDemoData && (cluster.isPrimary || cluster.worker?.id === 1)) {
     const response = await app.router.handle({ method: 'POST', path: '', query: [], body: buildDemoBundle(), lenient: false, preferReturn: 'minimal' });
-    logger.info({ status: response.status }, 'demo data loaded');
+    await seedDemoAccess(app.auth);
+    logger.info({ status: response.status }, 'demo data and demo users loaded');
   }
 
   app.statistics.start();
@@ -76,11 +78,23 @@ async function main(): Promise<void> {
 }
 
 function printBanner(config: Config, port: number, database: string): void {
+  const operator = config.adminClient ?? (config.loadDemoData ? DEMO_OPERATOR : undefined);
+  const token = operator
+    ? `  Get a token:          curl -s -u '${operator.id}:${config.adminClient ? '<CARELENS_ADMIN_CLIENT_SECRET>' : operator.secret}' \\\n` +
+      `                          -d grant_type=client_credentials -d 'scope=system/*.rs' ${config.issuer}/auth/token\n` +
+      `  Then:                 curl -H "Authorization: Bearer <access_token>" ${config.baseUrl}/Patient?_count=5\n`
+    : `  Access:               every FHIR request needs a SMART token; set CARELENS_ADMIN_CLIENT_ID/SECRET for an operator client\n`;
+  const users = config.loadDemoData
+    ? `  Demo sign-in users:   ${DEMO_USERS.map((u) => `${u.username} / ${u.password}`).join(', ')}\n` +
+      `                        (admin also needs a TOTP code: secret ${DEMO_ADMIN_TOTP_SECRET})\n`
+    : '';
   process.stdout.write(
     `\ncarelens is running (${database})\n` +
       `  FHIR base URL:        ${config.baseUrl}\n` +
       `  CapabilityStatement:  ${config.baseUrl}/metadata\n` +
-      `  Try:                  curl ${config.baseUrl}/Patient?_count=5\n` +
+      `  SMART configuration:  ${config.baseUrl}/.well-known/smart-configuration\n` +
+      token +
+      users +
       `  Health / metrics:     http://${config.host}:${port}/healthz  /readyz  /metrics\n\n`,
   );
 }

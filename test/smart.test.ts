@@ -407,6 +407,11 @@ describe.each(BACKENDS)('SMART on FHIR security on %s', (backend) => {
     expect(tokens.body.entry).toHaveLength(1);
     const one = refused.body.entry[0].resource;
     expect(one.entity.some((e: any) => e.type?.code === 'XrequestId')).toBe(true);
+    // AuditEvents are stored without per-write validation: every kind the server writes must be valid R4.
+    for (const event of [one, logins.body.entry[0].resource, tokens.body.entry[0].resource]) {
+      const validated = await server.request('AuditEvent/$validate', { method: 'POST', json: event });
+      expect(validated.body.issue.filter((i: any) => i.severity === 'error')).toEqual([]);
+    }
     expect((await server.request(`AuditEvent/${one.id}`, { method: 'PUT', json: { ...one, outcome: '0' } })).status).toBe(403);
     expect((await server.request(`AuditEvent/${one.id}`, { method: 'DELETE' })).status).toBe(403);
     expect((await server.request(`AuditEvent/${one.id}`)).body.outcome).toBe('4');

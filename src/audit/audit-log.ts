@@ -57,7 +57,7 @@ export class AuditLog {
       try {
         await this.repo.transaction(async (w) => {
           for (const item of batch) {
-            await w.create(item.event);
+            await w.createServerAuthored(item.event);
           }
         });
         batch.forEach((item) => item.done());

@@ -68,7 +68,7 @@ export async function createAuthServer(options: AuthServerOptions): Promise<Auth
   if (config.adminClient) {
     await clients.ensureAdminClient(config.adminClient.id, config.adminClient.secret);
   }
-  const authenticate = (ctx: Context): Promise<AccessContext> => authenticateBearer(provider, ctx.get('Authorization') || undefined, config.baseUrl);
+  const authenticate = (ctx: Context): Promise<AccessContext> => authenticateBearer(store, ctx.get('Authorization') || undefined, config.baseUrl);
   const fhirPrefix = new URL(config.baseUrl).pathname.replace(/\/$/, '');
   const smartStyleUrl = `${config.issuer}/auth/smart-style.json`;
 

@@ -1,8 +1,8 @@
-import type Provider from 'oidc-provider';
 import { FhirError, issue } from '../fhir/outcome.js';
 import type { AccessContext } from './policy.js';
 import { parseScopes } from './scopes.js';
 import type { TokenContext } from './smart-context.js';
+import type { OAuthStore } from './store.js';
 
 /** oidc-provider's opaque tokens: 43 base64url characters. Anything else (a JWT, say) is not ours. */
 const OPAQUE_TOKEN = /^[A-Za-z0-9_-]{20,128}$/;
@@ -20,7 +20,7 @@ export function unauthorized(description: string, error?: 'invalid_token' | 'inv
  * for. Tokens signed by someone else, of any algorithm, are never looked at: carelens only honours
  * the opaque tokens it issued itself.
  */
-export async function authenticateBearer(provider: Provider, authorization: string | undefined, audience: string): Promise<AccessContext> {
+export async function authenticateBearer(store: OAuthStore, authorization: string | undefined, audience: string): Promise<AccessContext> {
   if (!authorization) {
     throw unauthorized('This request needs an access token: send Authorization: Bearer <token>');
   }
@@ -29,10 +29,8 @@ export async function authenticateBearer(provider: Provider, authorization: stri
     throw unauthorized('The Authorization header must be "Bearer <token>"', 'invalid_request');
   }
   const value = match[1];
-  const token = OPAQUE_TOKEN.test(value)
-    ? ((await provider.AccessToken.find(value)) ?? (await provider.ClientCredentials.find(value)))
-    : undefined;
-  if (!token || token.isExpired) {
+  const token = OPAQUE_TOKEN.test(value) ? await store.findAccessToken(value) : undefined;
+  if (!token || typeof token.exp !== 'number' || token.exp <= Date.now() / 1000) {
     throw unauthorized('The access token is invalid, expired or revoked', 'invalid_token');
   }
   const aud = token.aud;
@@ -47,7 +45,7 @@ export async function authenticateBearer(provider: Provider, authorization: stri
     scopes: parseScopes(token.scope),
     ...(extra.patient ? { patient: extra.patient } : {}),
     ...(extra.encounter ? { encounter: extra.encounter } : {}),
-    ...(isUser && 'accountId' in token && token.accountId ? { userId: token.accountId } : {}),
+    ...(isUser && token.accountId ? { userId: token.accountId } : {}),
     ...(extra.role ? { role: extra.role } : {}),
     ...(extra.fhirUser ? { fhirUser: extra.fhirUser } : {}),
   };

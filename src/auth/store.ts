@@ -19,6 +19,20 @@ export class OAuthStore {
   model(name: string): ModelAdapter {
     return new ModelAdapter(this.sql, name);
   }
+
+  /**
+   * An unexpired access token by its value, whichever grant issued it (authorization code or client
+   * credentials): the resource server's one lookup per request.
+   */
+  async findAccessToken(value: string): Promise<AdapterPayload | undefined> {
+    const rows = await this.sql.query<{ payload: AdapterPayload | string }>(
+      `SELECT payload FROM oauth_entity WHERE id = $1 AND model IN ('AccessToken', 'ClientCredentials')
+       AND (expires_at IS NULL OR expires_at > now())`,
+      [value],
+    );
+    const payload = rows[0]?.payload;
+    return typeof payload === 'string' ? (JSON.parse(payload) as AdapterPayload) : payload;
+  }
 }
 
 interface Row {

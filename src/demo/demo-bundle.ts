@@ -63,8 +63,8 @@ const MRN_SYSTEM = 'urn:carelens:demo:mrn';
 const DEMO_META_TAG: Coding = { system: 'urn:carelens:demo', code: 'demo', display: 'Carelens demo data' };
 
 const ORG_ID = 'demo-org-1';
-const PHYSICIAN_ID = 'demo-practitioner-1';
-const NURSE_ID = 'demo-practitioner-2';
+export const PHYSICIAN_ID = 'demo-practitioner-1';
+export const NURSE_ID = 'demo-practitioner-2';
 
 const ORG_NAME = 'Carelens Demo General Hospital';
 const ORG_REF: Reference<Organization> = { reference: `Organization/${ORG_ID}`, display: ORG_NAME };

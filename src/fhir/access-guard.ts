@@ -42,24 +42,33 @@ export class AccessGuard {
   /**
    * Whether `resource` falls within `rules`. A patient limit is checked on the resource itself; a
    * query restriction by running it against the stored resource (so the caller's transaction, if
-   * any, must already hold the resource's search index rows).
+   * any, must already hold the resource's search index rows: see `needsStoredIndex`).
    */
   async permits(resource: Resource, rules: AccessRule[], db: SqlExecutor): Promise<boolean> {
-    if (rules.some(isUnrestricted)) {
-      return true;
-    }
-    const compartments = this.router.repo.indexOf(resource).compartments;
-    const candidates = rules.filter((r) => !r.patient || compartments.includes(`Patient/${r.patient}`));
-    if (candidates.some((r) => r.query.length === 0)) {
-      return true;
-    }
-    if (candidates.length === 0 || !resource.id) {
-      return false;
+    const candidates = this.candidates(resource, rules);
+    if (candidates === true || candidates.length === 0 || !resource.id) {
+      return candidates === true;
     }
     const type = resource.resourceType;
     const request = this.router.parseSearch(type, [['_id', resource.id]], false);
     request.filters.push(this.searchFilter(type, candidates.map((r) => ({ query: r.query })))!);
     return (await this.router.repo.search({ ...request, count: 1, offset: 0, sort: [] }, db)).length > 0;
+  }
+
+  /** True when deciding on `resource` takes a query against its stored search index. */
+  needsStoredIndex(resource: Resource, rules: AccessRule[]): boolean {
+    const candidates = this.candidates(resource, rules);
+    return candidates !== true && candidates.length > 0;
+  }
+
+  /** true when a rule admits the resource outright; else the query-restricted rules left to check. */
+  private candidates(resource: Resource, rules: AccessRule[]): true | AccessRule[] {
+    if (rules.some(isUnrestricted)) {
+      return true;
+    }
+    const compartments = this.router.repo.indexOf(resource).compartments;
+    const candidates = rules.filter((r) => !r.patient || compartments.includes(`Patient/${r.patient}`));
+    return candidates.some((r) => r.query.length === 0) ? true : candidates;
   }
 
   async assertPermits(policy: AccessPolicy, resource: Resource, permission: Permission, db: SqlExecutor): Promise<void> {

@@ -166,7 +166,10 @@ export class FhirRouter {
    */
   async checkWritten<T extends StoredResource>(req: FhirRequest, stored: T, permission: Permission, w: Writer): Promise<T> {
     if (req.access && stored.resource) {
-      await w.flush();
+      // Flushing ends the transaction's write batching, so only when a query restriction needs the index rows.
+      if (this.guard.needsStoredIndex(stored.resource, this.guard.require(req.access, stored.resourceType, permission))) {
+        await w.flush();
+      }
       await this.guard.assertPermits(req.access, stored.resource, permission, w.tx);
     }
     return stored;
