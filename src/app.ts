@@ -33,6 +33,7 @@ export interface App {
   router: FhirRouter;
   statistics: StatisticsRefresher;
   auth: AuthServer;
+  audit: AuditLog;
 }
 
 /**
@@ -61,7 +62,7 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
     operations.register(op);
   }
   await operations.loadCustomOperations();
-  const audit = new AuditLog(repo);
+  const audit = new AuditLog(repo, logger);
   const auth = await createAuthServer({
     config,
     sql,
@@ -138,6 +139,9 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
     };
     let response: FhirResponse;
     try {
+      if (readsAuditTrail(request)) {
+        await audit.materialize(); // a reader of the audit trail sees every event committed so far
+      }
       response = await fhir.handle(request);
     } catch (err) {
       if (caller) {
@@ -151,5 +155,11 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
     fhirResponse(ctx, request, response);
   });
 
-  return { koa, router: fhir, statistics, auth };
+  return { koa, router: fhir, statistics, auth, audit };
+}
+
+/** Requests that can return AuditEvents: reads and searches of the type, and history across all types. */
+function readsAuditTrail(request: FhirRequest): boolean {
+  const path = request.path.replace(/^\/+/, '');
+  return path.startsWith('AuditEvent') || path.startsWith('_history') || path === '';
 }

@@ -46,6 +46,7 @@ async function main(): Promise<void> {
   }
 
   app.statistics.start();
+  app.audit.start();
   const server: Server = app.koa.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -68,7 +69,11 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     // close() stops accepting and waits for in-flight requests; idle keep-alive sockets are closed at once.
     server.close(() => {
-      void sql.close().then(() => process.exit(0));
+      void app.audit
+        .stop()
+        .catch(() => undefined) // what is left in the outbox is moved at the next start
+        .then(() => sql.close())
+        .then(() => process.exit(0));
     });
     server.closeIdleConnections();
     setTimeout(() => process.exit(1), 15_000).unref();

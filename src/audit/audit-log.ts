@@ -1,4 +1,5 @@
 import type { AuditEvent, AuditEventAgent, AuditEventEntity } from '@medplum/fhirtypes';
+import type { Logger } from '../logger.js';
 import type { Repository } from '../storage/repository.js';
 
 /** One audited happening, before it becomes an AuditEvent. */
@@ -27,17 +28,29 @@ const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
 const AUDIT_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-event-type';
 const BALP_ENTITY = 'https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType';
 
+/** AuditEvents turned into indexed resources per transaction: small enough not to stall the event loop for long. */
+const MATERIALIZE_BATCH = 100;
+
 /**
  * The audit trail, as FHIR AuditEvents following the IHE Basic Audit Log Patterns (BALP).
- * Callers await record(): when the event cannot be stored, the request it describes fails too.
- * Events arriving while a write is in flight are committed together in the next transaction,
- * so auditing every request costs one commit per batch, not one per request.
+ *
+ * A request awaits record(): its event is committed to the audit outbox (one multi-row insert for
+ * all events arriving meanwhile) before the response goes out, and when that fails the request
+ * fails. Outbox rows become searchable AuditEvent resources in bulk, in the background and before
+ * any read of the audit trail, so auditing a read costs one shared insert rather than an indexed
+ * resource write on the request's path. Rows are moved in the same transaction that creates the
+ * resources, so a crash loses none and several workers never move one twice.
  */
 export class AuditLog {
   private queue: { event: AuditEvent; done: (err?: unknown) => void }[] = [];
   private flushing = false;
+  private materializing?: Promise<void>;
+  private timer?: NodeJS.Timeout;
 
-  constructor(private readonly repo: Repository) {}
+  constructor(
+    private readonly repo: Repository,
+    private readonly logger: Logger,
+  ) {}
 
   record(record: AuditRecord): Promise<void> {
     const event = toAuditEvent(record);
@@ -49,23 +62,55 @@ export class AuditLog {
     });
   }
 
+  /** Moves pending outbox rows into AuditEvent resources; concurrent callers share one run. */
+  materialize(): Promise<void> {
+    this.materializing ??= this.moveAll().finally(() => {
+      this.materializing = undefined;
+    });
+    return this.materializing;
+  }
+
+  start(intervalMs = 200): void {
+    this.timer = setInterval(() => {
+      this.materialize().catch((err: unknown) => this.logger.error({ err: { message: (err as Error).message } }, 'audit materialization failed'));
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.materialize();
+  }
+
   private async flush(): Promise<void> {
     this.flushing = true;
     while (this.queue.length > 0) {
       const batch = this.queue;
       this.queue = [];
       try {
-        await this.repo.transaction(async (w) => {
-          for (const item of batch) {
-            await w.createServerAuthored(item.event);
-          }
-        });
+        await this.repo.sql.query('INSERT INTO audit_outbox (event) SELECT unnest($1::jsonb[])', [batch.map((item) => JSON.stringify(item.event))]);
         batch.forEach((item) => item.done());
       } catch (err) {
         batch.forEach((item) => item.done(err));
       }
     }
     this.flushing = false;
+  }
+
+  private async moveAll(): Promise<void> {
+    let moved: number;
+    do {
+      moved = await this.repo.transaction(async (w) => {
+        const rows = await w.tx.query<{ event: AuditEvent | string }>(
+          `DELETE FROM audit_outbox WHERE seq IN (SELECT seq FROM audit_outbox ORDER BY seq LIMIT ${MATERIALIZE_BATCH} FOR UPDATE SKIP LOCKED)
+           RETURNING event`,
+        );
+        for (const row of rows) {
+          await w.createServerAuthored(typeof row.event === 'string' ? (JSON.parse(row.event) as AuditEvent) : row.event);
+        }
+        return rows.length;
+      });
+    } while (moved === MATERIALIZE_BATCH);
   }
 }
 

@@ -125,6 +125,14 @@ const MIGRATIONS: readonly string[] = [
     created_at timestamptz NOT NULL DEFAULT now()
   );
   `,
+  `
+  -- AuditEvents as committed by the request that caused them, before they become indexed FHIR
+  -- resources (in bulk, in the background): one cheap insert on the request's path.
+  CREATE TABLE audit_outbox (
+    seq bigserial PRIMARY KEY,
+    event jsonb NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
