@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import { AuditLog } from './audit/audit-log.js';
 import { restAuditRecord } from './audit/rest-audit.js';
 import { type AuthServer, createAuthServer } from './auth/auth-server.js';
+import { patientsDenying } from './auth/consent.js';
 import { AccessPolicy } from './auth/policy.js';
 import Koa from 'koa';
 import type { Config } from './config.js';
@@ -135,7 +136,7 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
           : /return=representation/.test(prefer)
             ? 'representation'
             : undefined,
-      ...(caller ? { access: new AccessPolicy(caller) } : {}),
+      ...(caller ? { access: new AccessPolicy(caller.fhirUser ? { ...caller, consentDenied: await patientsDenying(fhir, caller.fhirUser) } : caller) } : {}),
     };
     let response: FhirResponse;
     try {

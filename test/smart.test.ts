@@ -23,6 +23,7 @@ describe.each(BACKENDS)('SMART on FHIR security on %s', (backend) => {
   let obsVitalA: string;
   let obsLabB: string;
   let adminTotp: TOTP;
+  let practitioner: string;
   let app: SmartApp;
   let patientToken: string;
   let patientRefresh: string;
@@ -49,7 +50,7 @@ describe.each(BACKENDS)('SMART on FHIR security on %s', (backend) => {
     obsLabA = (await create(server, observation(patientA, lab, 90))).id;
     obsVitalA = (await create(server, observation(patientA, vital, 95))).id;
     obsLabB = (await create(server, observation(patientB, lab, 180))).id;
-    const practitioner = (await create(server, { resourceType: 'Practitioner', name: [{ family: 'Nightingale' }] })).id;
+    practitioner = (await create(server, { resourceType: 'Practitioner', name: [{ family: 'Nightingale' }] })).id;
 
     for (const user of [
       { username: 'nurse1', role: 'nurse', fhirUser: `Practitioner/${practitioner}` },
@@ -364,6 +365,24 @@ describe.each(BACKENDS)('SMART on FHIR security on %s', (backend) => {
       const nurse = await tokenFor('nurse1');
       expect((await server.request('Observation', { method: 'POST', ...withToken(nurse), json: observation(patientB, vital, 70) })).status).toBe(201);
       expect((await server.request('Condition', { method: 'POST', ...withToken(nurse), json: condition })).status).toBe(403);
+      expect((await server.request(`Patient/${patientB}`, withToken(nurse))).status).toBe(200);
+      // Patient B's Consent denies this practitioner: B's record disappears for them, by read and by search.
+      const consent = await create(server, {
+        resourceType: 'Consent',
+        status: 'active',
+        scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+        category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+        patient: { reference: `Patient/${patientB}` },
+        policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTOUT' }] },
+        provision: { type: 'deny', actor: [{ role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'PRCP' }] }, reference: { reference: `Practitioner/${practitioner}` } }] },
+      });
+      expect((await server.request(`Patient/${patientB}`, withToken(nurse))).status).toBe(403);
+      expect((await server.request(`Observation/${obsLabB}`, withToken(nurse))).status).toBe(403);
+      const seen = await server.request('Observation?code=http://loinc.org|2339-0&_count=100', withToken(nurse));
+      expect(seen.body.entry.map((e: any) => e.resource.subject.reference)).not.toContain(`Patient/${patientB}`);
+      expect(seen.body.entry.map((e: any) => e.resource.id)).toContain(obsLabA);
+      // Withdrawn consent (inactive) no longer blocks.
+      expect((await server.request(`Consent/${consent.id}`, { method: 'PUT', json: { ...consent, status: 'inactive' } })).status).toBe(200);
       expect((await server.request(`Patient/${patientB}`, withToken(nurse))).status).toBe(200);
       const doctor = await tokenFor('doctor1');
       expect((await server.request('Condition', { method: 'POST', ...withToken(doctor), json: condition })).status).toBe(201);

@@ -15,6 +15,8 @@ export interface AccessContext {
   role?: Role;
   /** e.g. "Practitioner/123" */
   fhirUser?: string;
+  /** Patients (ids) whose active Consent denies this caller: their records are out of reach. */
+  consentDenied?: string[];
 }
 
 /**

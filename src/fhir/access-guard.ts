@@ -12,6 +12,7 @@ const VERBS: Record<Permission, string> = { c: 'create', r: 'read', u: 'update',
  * Applies an AccessPolicy at the points where resources enter or leave: the interaction itself
  * (403 without a grant), every search (an SQL filter, so pages and totals only ever count what
  * the caller may see), and every single resource read, written or returned by an operation.
+ * Patients whose Consent denies the caller are outside every rule.
  */
 export class AccessGuard {
   constructor(private readonly router: FhirRouter) {}
@@ -25,57 +26,27 @@ export class AccessGuard {
     return rules;
   }
 
-  /** The search filter that keeps a search within `rules`; undefined when they do not restrict it. */
-  searchFilter(type: string, rules: AccessRule[]): SearchFilter | undefined {
-    if (rules.some(isUnrestricted)) {
+  /** The search filter that keeps a search of `type` within the policy (403 when it grants none); undefined when nothing restricts it. */
+  searchRestriction(policy: AccessPolicy, type: string): SearchFilter | undefined {
+    const rules = this.require(policy, type, 's');
+    const exclude = (policy.context.consentDenied ?? []).map((p) => `Patient/${p}`);
+    if (rules.some(isUnrestricted) && exclude.length === 0) {
       return undefined;
     }
-    return {
-      kind: 'access',
-      alternatives: rules.map((rule) => ({
-        ...(rule.patient ? { compartment: rule.patient } : {}),
-        filters: rule.query.length ? this.router.parseSearch(type, rule.query, false).filters : [],
-      })),
-    };
-  }
-
-  /**
-   * Whether `resource` falls within `rules`. A patient limit is checked on the resource itself; a
-   * query restriction by running it against the stored resource (so the caller's transaction, if
-   * any, must already hold the resource's search index rows: see `needsStoredIndex`).
-   */
-  async permits(resource: Resource, rules: AccessRule[], db: SqlExecutor): Promise<boolean> {
-    const candidates = this.candidates(resource, rules);
-    if (candidates === true || candidates.length === 0 || !resource.id) {
-      return candidates === true;
-    }
-    const type = resource.resourceType;
-    const request = this.router.parseSearch(type, [['_id', resource.id]], false);
-    request.filters.push(this.searchFilter(type, candidates.map((r) => ({ query: r.query })))!);
-    return (await this.router.repo.search({ ...request, count: 1, offset: 0, sort: [] }, db)).length > 0;
-  }
-
-  /** True when deciding on `resource` takes a query against its stored search index. */
-  needsStoredIndex(resource: Resource, rules: AccessRule[]): boolean {
-    const candidates = this.candidates(resource, rules);
-    return candidates !== true && candidates.length > 0;
-  }
-
-  /** true when a rule admits the resource outright; else the query-restricted rules left to check. */
-  private candidates(resource: Resource, rules: AccessRule[]): true | AccessRule[] {
-    if (rules.some(isUnrestricted)) {
-      return true;
-    }
-    const compartments = this.router.repo.indexOf(resource).compartments;
-    const candidates = rules.filter((r) => !r.patient || compartments.includes(`Patient/${r.patient}`));
-    return candidates.some((r) => r.query.length === 0) ? true : candidates;
+    return this.filterFor(type, rules, exclude);
   }
 
   async assertPermits(policy: AccessPolicy, resource: Resource, permission: Permission, db: SqlExecutor): Promise<void> {
     const rules = this.require(policy, resource.resourceType, permission);
-    if (!(await this.permits(resource, rules, db))) {
+    if (!(await this.permits(policy, resource, rules, db))) {
       throw forbidden(`This access token does not allow ${VERBS[permission]} on ${resource.resourceType}/${resource.id ?? '(new)'}`);
     }
+  }
+
+  /** True when deciding on `resource` takes a query against its stored search index (a query restriction). */
+  needsStoredIndex(policy: AccessPolicy, resource: Resource, permission: Permission): boolean {
+    const candidates = this.candidates(policy, resource, this.require(policy, resource.resourceType, permission));
+    return candidates !== true && candidates.length > 0;
   }
 
   /** Drops the entries of a Bundle the caller may not read (includes, operation results). */
@@ -88,10 +59,51 @@ export class AccessGuard {
           return true;
         }
         const rules = policy.rules(resource.resourceType, 'r');
-        return rules.length > 0 && (await this.permits(resource, rules, db));
+        return rules.length > 0 && (await this.permits(policy, resource, rules, db));
       }),
     );
     return bundle.entry ? { ...bundle, entry: entries.filter((_, i) => allowed[i]) } : bundle;
+  }
+
+  /**
+   * Whether `resource` falls within `rules`. A patient limit and a Consent are checked on the
+   * resource itself; a query restriction by running it against the stored resource (so the
+   * caller's transaction, if any, must already hold the resource's index rows).
+   */
+  private async permits(policy: AccessPolicy, resource: Resource, rules: AccessRule[], db: SqlExecutor): Promise<boolean> {
+    const candidates = this.candidates(policy, resource, rules);
+    if (candidates === true || candidates.length === 0 || !resource.id) {
+      return candidates === true;
+    }
+    const type = resource.resourceType;
+    const request = this.router.parseSearch(type, [['_id', resource.id]], false);
+    request.filters.push(this.filterFor(type, candidates.map((r) => ({ query: r.query })), []));
+    return (await this.router.repo.search({ ...request, count: 1, offset: 0, sort: [] }, db)).length > 0;
+  }
+
+  /** true when a rule admits the resource outright; else the query-restricted rules left to check. */
+  private candidates(policy: AccessPolicy, resource: Resource, rules: AccessRule[]): true | AccessRule[] {
+    const denied = policy.context.consentDenied ?? [];
+    if (rules.some(isUnrestricted) && denied.length === 0) {
+      return true;
+    }
+    const compartments = this.router.repo.indexOf(resource).compartments;
+    if (denied.some((p) => compartments.includes(`Patient/${p}`))) {
+      return [];
+    }
+    const candidates = rules.filter((r) => !r.patient || compartments.includes(`Patient/${r.patient}`));
+    return candidates.some((r) => r.query.length === 0) ? true : candidates;
+  }
+
+  private filterFor(type: string, rules: AccessRule[], excludeCompartments: string[]): SearchFilter {
+    return {
+      kind: 'access',
+      alternatives: rules.map((rule) => ({
+        ...(rule.patient ? { compartment: rule.patient } : {}),
+        filters: rule.query.length ? this.router.parseSearch(type, rule.query, false).filters : [],
+      })),
+      excludeCompartments,
+    };
   }
 }
 

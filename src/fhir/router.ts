@@ -167,7 +167,7 @@ export class FhirRouter {
   async checkWritten<T extends StoredResource>(req: FhirRequest, stored: T, permission: Permission, w: Writer): Promise<T> {
     if (req.access && stored.resource) {
       // Flushing ends the transaction's write batching, so only when a query restriction needs the index rows.
-      if (this.guard.needsStoredIndex(stored.resource, this.guard.require(req.access, stored.resourceType, permission))) {
+      if (this.guard.needsStoredIndex(req.access, stored.resource, permission)) {
         await w.flush();
       }
       await this.guard.assertPermits(req.access, stored.resource, permission, w.tx);
@@ -241,7 +241,7 @@ export class FhirRouter {
     if (!req.access) {
       return { status: 200, resource: await executeSearch(this, request, this.db(scope)), headers: {} };
     }
-    const restriction = this.guard.searchFilter(type, this.guard.require(req.access, type, 's'));
+    const restriction = this.guard.searchRestriction(req.access, type);
     if (restriction) {
       request.filters.push(restriction);
     }
@@ -269,7 +269,7 @@ export class FhirRouter {
     }
     const request = this.parseSearch(type, params, false);
     // Criteria are a search: they see only what the caller may search, so a match cannot reveal anything else.
-    const restriction = access && this.guard.searchFilter(type, this.guard.require(access, type, 's'));
+    const restriction = access && this.guard.searchRestriction(access, type);
     if (restriction) {
       request.filters.push(restriction);
     }

@@ -144,7 +144,8 @@ export function filterCondition(sql: Sql, filter: SearchFilter, r: string): stri
         }
         return parts.length ? `(${parts.join(' AND ')})` : 'true';
       });
-      return alternatives.length ? `(${alternatives.join(' OR ')})` : 'false';
+      const allowed = alternatives.length ? `(${alternatives.join(' OR ')})` : 'false';
+      return filter.excludeCompartments.length ? `(${allowed} AND NOT ${r}.compartments && ${sql.p(filter.excludeCompartments)}::text[])` : allowed;
     }
   }
 }

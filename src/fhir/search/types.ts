@@ -40,6 +40,8 @@ export type SearchFilter =
        */
       kind: 'access';
       alternatives: { compartment?: string; filters: SearchFilter[] }[];
+      /** Compartments ("Patient/<id>") whose patients' Consent denies the caller. */
+      excludeCompartments: string[];
     }
   | {
       /** _id and _lastUpdated and _text/_content, stored on the resource row itself. */
