@@ -343,6 +343,8 @@ describe.each(BACKENDS)('SMART on FHIR security on %s', (backend) => {
     const token = result.tokenResponse.access_token;
     const search = await server.request('Observation', withToken(token));
     expect(search.body.entry.map((e: any) => e.resource.id)).toEqual([obsLabA]);
+    // A chain into a type the token cannot search is refused rather than used as an oracle.
+    expect((await server.request('Observation?subject:Patient.family=Ames', withToken(token))).status).toBe(403);
     expect((await server.request(`Observation/${obsLabA}`, withToken(token))).status).toBe(200);
     expect((await server.request(`Observation/${obsVitalA}`, withToken(token))).status).toBe(403);
     expect((await server.request(`Patient/${patientA}`, withToken(token))).status).toBe(403);

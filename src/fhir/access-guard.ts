@@ -36,6 +36,35 @@ export class AccessGuard {
     return this.filterFor(type, rules, exclude);
   }
 
+  /**
+   * Chains (subject:Patient.name=…) and _has reach into other resource types, whose values decide
+   * the result: the caller must be allowed to search those types too (403 otherwise), and a linked
+   * type the caller sees only in part is limited the same way, so a chain cannot test a resource
+   * the caller could not have searched for directly. Returns the extra filters to AND in.
+   */
+  linkedRestrictions(policy: AccessPolicy, filters: SearchFilter[]): SearchFilter[] {
+    const extra: SearchFilter[] = [];
+    const visit = (filter: SearchFilter, topLevel: boolean): void => {
+      if (filter.kind === 'chain') {
+        for (const type of filter.targetTypes) {
+          const restriction = this.searchRestriction(policy, type);
+          if (restriction && topLevel && filter.targetTypes.length === 1) {
+            extra.push({ ...filter, filter: restriction });
+          }
+        }
+        visit(filter.filter, false);
+      } else if (filter.kind === 'has') {
+        const restriction = this.searchRestriction(policy, filter.sourceType);
+        if (restriction && topLevel) {
+          extra.push({ ...filter, filter: restriction });
+        }
+        visit(filter.filter, false);
+      }
+    };
+    filters.forEach((f) => visit(f, true));
+    return extra;
+  }
+
   async assertPermits(policy: AccessPolicy, resource: Resource, permission: Permission, db: SqlExecutor): Promise<void> {
     const rules = this.require(policy, resource.resourceType, permission);
     if (!(await this.permits(policy, resource, rules, db))) {

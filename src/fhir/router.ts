@@ -242,9 +242,7 @@ export class FhirRouter {
       return { status: 200, resource: await executeSearch(this, request, this.db(scope)), headers: {} };
     }
     const restriction = this.guard.searchRestriction(req.access, type);
-    if (restriction) {
-      request.filters.push(restriction);
-    }
+    request.filters.push(...(restriction ? [restriction] : []), ...this.guard.linkedRestrictions(req.access, request.filters));
     const bundle = await executeSearch(this, request, this.db(scope));
     // Matches are already within the caller's access; included resources are checked one by one.
     const filtered = await this.guard.filterBundle(req.access, bundle, this.db(scope), (i) => bundle.entry?.[i]?.search?.mode !== 'include');
