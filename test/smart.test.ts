@@ -66,15 +66,12 @@ describe.each(BACKENDS)('SMART on FHIR security on %s', (backend) => {
     adminTotp = new TOTP({ secret: Secret.fromBase32(new URL(adminUser.body.totpUri).searchParams.get('secret')!) });
 
     app = await startSmartApp({ clientId: 'demo-app', scope: 'launch openid fhirUser patient/*.rs offline_access' });
-    const registered = await admin('/admin/clients', {
-      method: 'POST',
-      json: {
-        client_id: 'demo-app',
-        client_name: 'Demo app',
-        redirect_uris: [app.redirectUri],
-        token_endpoint_auth_method: 'none',
-        scope: 'launch launch/patient openid fhirUser offline_access online_access patient/*.rs patient/*.read user/*.rs patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory',
-      },
+    const registered = await registerClient({
+      client_id: 'demo-app',
+      client_name: 'Demo app',
+      redirect_uris: [app.redirectUri],
+      token_endpoint_auth_method: 'none',
+      scope: 'launch launch/patient openid fhirUser offline_access online_access patient/*.rs patient/*.read user/*.rs patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory',
     });
     expect(registered.status).toBe(201);
     expect(registered.body.client_secret).toBeUndefined();
@@ -100,6 +97,7 @@ describe.each(BACKENDS)('SMART on FHIR security on %s', (backend) => {
   }
 
   const withToken = (token: string) => ({ headers: { Authorization: `Bearer ${token}` } });
+  const registerClient = (registration: Record<string, unknown>) => admin('/admin/clients', { method: 'POST', json: registration });
 
   test('discovery: smart-configuration, openid-configuration and a public CapabilityStatement that points at them', async () => {
     const smart = await server.request('.well-known/smart-configuration', { anonymous: true });
@@ -141,10 +139,7 @@ describe.each(BACKENDS)('SMART on FHIR security on %s', (backend) => {
   test('backend services: openid-client with private_key_jwt (ES384), scopes enforced, client assertions not replayable', async () => {
     const { privateKey, publicKey } = await generateKeyPair('ES384', { extractable: true });
     const jwk = { ...(await exportJWK(publicKey)), kid: 'hie-1', alg: 'ES384' };
-    const reg = await admin('/admin/clients', {
-      method: 'POST',
-      json: { client_id: 'hie', client_name: 'Regional HIE', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk] }, scope: 'system/Observation.rs system/Patient.rs' },
-    });
+    const reg = await registerClient({ client_id: 'hie', client_name: 'Regional HIE', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk] }, scope: 'system/Observation.rs system/Patient.rs' });
     expect(reg.status).toBe(201);
     const config = await oidc.discovery(new URL(server.origin), 'hie', undefined, oidc.PrivateKeyJwt({ key: privateKey, kid: 'hie-1' }), {
       execute: [oidc.allowInsecureRequests],
@@ -271,15 +266,12 @@ describe.each(BACKENDS)('SMART on FHIR security on %s', (backend) => {
     const options = { clientId: 'ward-dashboard', scope: 'launch/patient openid fhirUser patient/*.rs online_access', clientSecret: '' };
     const ward = await startSmartApp(options);
     try {
-      const reg = await admin('/admin/clients', {
-        method: 'POST',
-        json: {
-          client_id: 'ward-dashboard',
-          client_name: 'Ward dashboard',
-          redirect_uris: [ward.redirectUri],
-          token_endpoint_auth_method: 'client_secret_basic',
-          scope: 'launch/patient openid fhirUser user/*.cruds patient/*.rs online_access',
-        },
+      const reg = await registerClient({
+        client_id: 'ward-dashboard',
+        client_name: 'Ward dashboard',
+        redirect_uris: [ward.redirectUri],
+        token_endpoint_auth_method: 'client_secret_basic',
+        scope: 'launch/patient openid fhirUser user/*.cruds patient/*.rs online_access',
       });
       expect(reg.status).toBe(201);
       expect(reg.body.client_secret).toMatch(/^[A-Za-z0-9_-]{40,}$/);
@@ -352,10 +344,7 @@ describe.each(BACKENDS)('SMART on FHIR security on %s', (backend) => {
 
   test('roles: nurses record observations but not diagnoses; physicians record diagnoses; admins read no clinical data', async () => {
     const userApp = await startSmartApp({ clientId: 'ehr-ui', scope: 'launch openid fhirUser user/*.cruds' });
-    const registered = await admin('/admin/clients', {
-      method: 'POST',
-      json: { client_id: 'ehr-ui', client_name: 'EHR UI', redirect_uris: [userApp.redirectUri], token_endpoint_auth_method: 'none', scope: 'launch openid fhirUser user/*.cruds' },
-    });
+    const registered = await registerClient({ client_id: 'ehr-ui', client_name: 'EHR UI', redirect_uris: [userApp.redirectUri], token_endpoint_auth_method: 'none', scope: 'launch openid fhirUser user/*.cruds' });
     expect(registered.status).toBe(201);
     try {
       const tokenFor = async (username: string, totp?: string): Promise<string> => {

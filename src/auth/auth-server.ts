@@ -15,7 +15,8 @@ import { type ClientRegistration, ClientRegistrationError, ClientRegistry } from
 import { interactionRoutes } from './interactions.js';
 import { loadServerSecrets } from './keys.js';
 import { AccessPolicy, type AccessContext } from './policy.js';
-import { AUTH_ROUTES, authorizePostSupported, createProvider, NON_RESOURCE_SCOPES } from './provider.js';
+import { AUTH_ROUTES, authorizePostSupported, createProvider } from './provider.js';
+import { NON_RESOURCE_SCOPES } from './scopes.js';
 import { SmartContextStore } from './smart-context.js';
 import { OAuthStore } from './store.js';
 import { newTotpSecret, type Role, totpFor, UserError, UserStore } from './users.js';

@@ -2,7 +2,7 @@ import Provider, { errors, type KoaContextWithOIDC, type UnknownObject } from 'o
 import type { Logger } from '../logger.js';
 import { resourceScopeOf } from './clients.js';
 import type { ServerSecrets } from './keys.js';
-import { narrowScopes, parseScopes } from './scopes.js';
+import { NON_RESOURCE_SCOPES, narrowScopes, parseScopes } from './scopes.js';
 import type { SmartContextStore } from './smart-context.js';
 import type { OAuthStore } from './store.js';
 import type { UserStore } from './users.js';
@@ -18,8 +18,6 @@ export const AUTH_ROUTES = {
   end_session: '/auth/logout',
 } as const;
 
-/** Scopes that are not about resource types (SMART App Launch 2.0 §Scopes and launch context). */
-export const NON_RESOURCE_SCOPES = ['openid', 'fhirUser', 'profile', 'launch', 'launch/patient', 'launch/encounter', 'offline_access', 'online_access'];
 
 export interface ProviderOptions {
   issuer: string;
@@ -59,7 +57,7 @@ export function createProvider(options: ProviderOptions): Provider {
     jwks: options.secrets.jwks as never,
     cookies: { keys: options.secrets.cookieKeys, long: cookie, short: cookie },
     routes: AUTH_ROUTES,
-    scopes: NON_RESOURCE_SCOPES,
+    scopes: [...NON_RESOURCE_SCOPES],
     claims: { openid: ['sub'], fhirUser: ['fhirUser'], profile: ['preferred_username'] },
     // SMART apps read fhirUser from the ID token, even when an access token is issued too.
     conformIdTokenClaims: false,

@@ -26,7 +26,8 @@ export interface ParsedScopes {
   unrecognised: string[];
 }
 
-const OTHER_SCOPES: ReadonlySet<string> = new Set([
+/** Scopes that are not about resource types (SMART App Launch 2.0 §Scopes and launch context). */
+export const NON_RESOURCE_SCOPES: readonly string[] = [
   'openid',
   'fhirUser',
   'profile',
@@ -35,7 +36,8 @@ const OTHER_SCOPES: ReadonlySet<string> = new Set([
   'launch/encounter',
   'offline_access',
   'online_access',
-]);
+];
+const OTHER_SCOPES: ReadonlySet<string> = new Set(NON_RESOURCE_SCOPES);
 
 const V1_PERMISSIONS: Readonly<Record<string, readonly Permission[]>> = {
   read: ['r', 's'],
