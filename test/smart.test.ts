@@ -1,4 +1,6 @@
 import type { Bundle, Resource } from '@medplum/fhirtypes';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import { Secret, TOTP } from 'otpauth';
@@ -190,6 +192,29 @@ describe.each(BACKENDS)('SMART on FHIR security on %s', (backend) => {
     expect(forgedRes.status).toBe(401);
   });
 
+  test('backend services with keys published at a jwks_uri (RS384)', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('RS384', { extractable: true });
+    const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid: 'feed-1', alg: 'RS384', use: 'sig' }] };
+    const keyServer = createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(jwks));
+    });
+    await new Promise<void>((resolve) => keyServer.listen(0, '127.0.0.1', resolve));
+    try {
+      const jwksUri = `http://127.0.0.1:${(keyServer.address() as AddressInfo).port}/jwks.json`;
+      const reg = await registerClient({ client_id: 'lab-feed', client_name: 'Lab feed', token_endpoint_auth_method: 'private_key_jwt', jwks_uri: jwksUri, scope: 'system/Observation.cruds' });
+      expect(reg.status).toBe(201);
+      const config = await oidc.discovery(new URL(server.origin), 'lab-feed', undefined, oidc.PrivateKeyJwt({ key: privateKey, kid: 'feed-1' }), {
+        execute: [oidc.allowInsecureRequests],
+      });
+      const tokens = await oidc.clientCredentialsGrant(config, { scope: 'system/Observation.cruds' });
+      const created = await server.request('Observation', { method: 'POST', ...withToken(tokens.access_token), json: observation(patientB, lab, 150) });
+      expect(created.status).toBe(201);
+    } finally {
+      keyServer.close();
+    }
+  });
+
   test('EHR launch with fhirclient: the EHR mints a launch handle, the app gets patient, encounter and fhirUser', async () => {
     const minted = await admin('/auth/launch', { method: 'POST', json: { patient: patientA, encounter: encounterA } });
     expect(minted.status).toBe(201);
@@ -379,6 +404,10 @@ describe.each(BACKENDS)('SMART on FHIR security on %s', (backend) => {
       expect((await server.request('Condition', { method: 'POST', ...withToken(doctor), json: condition })).status).toBe(201);
       const adminToken = await tokenFor('admin1', adminTotp.generate());
       expect((await server.request(`Observation/${obsLabA}`, withToken(adminToken))).status).toBe(403);
+      const report = await server.request('$resource-counts', withToken(adminToken));
+      expect(report.status).toBe(200);
+      expect((await server.request('_history', withToken(adminToken))).status).toBe(403);
+      expect((await server.request('$resource-counts', withToken(nurse))).status).toBe(403);
       const audit = await server.request('AuditEvent?_count=5', withToken(adminToken));
       expect(audit.status).toBe(200);
       expect(audit.body.entry.length).toBeGreaterThan(0);

@@ -57,7 +57,10 @@ export class FhirRouter {
       return this.history(req, undefined, undefined);
     }
     if (type.startsWith('$')) {
-      this.requireWholeServer(req, `$${type.slice(1)}`);
+      // System-level operations are server reports and maintenance: for the operator and for admins.
+      if (req.access?.context.role !== 'admin') {
+        this.requireWholeServer(req, `$${type.slice(1)}`);
+      }
       return this.operation(req, scope, () => this.requireOperations().invoke(req, { level: 'system', operation: type.slice(1) }, scope));
     }
     if (!this.defs.isResourceType(type)) {
