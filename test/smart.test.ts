@@ -190,6 +190,24 @@ describe.each(BACKENDS)('SMART on FHIR security on %s', (backend) => {
       body: new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: forged }),
     });
     expect(forgedRes.status).toBe(401);
+    // Algorithm confusion: the registered public key used as an HMAC secret (HS256), and alg=none.
+    const hmac = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256', kid: 'hie-1' })
+      .setIssuer('hie')
+      .setSubject('hie')
+      .setAudience(tokenEndpoint)
+      .setJti(`jti-${Math.random()}`)
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode(JSON.stringify(jwk)));
+    const unsignedAssertion = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ iss: 'hie', sub: 'hie', aud: tokenEndpoint, jti: `jti-${Math.random()}`, exp: Math.floor(Date.now() / 1000) + 300 })).toString('base64url')}.`;
+    for (const bad of [hmac, unsignedAssertion]) {
+      const res = await fetch(tokenEndpoint, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: bad }),
+      });
+      expect(res.status).toBe(401);
+    }
   });
 
   test('backend services with keys published at a jwks_uri (RS384)', async () => {
