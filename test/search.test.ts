@@ -163,6 +163,12 @@ describe.each(BACKENDS)('FHIR search on %s', (backend) => {
       expect(await ids(`${base}&subject=${q(`http://elsewhere.example/fhir/Patient/${p.id}`)}`)).toEqual(sorted(o4));
       expect(await ids(`${base}&subject=Patient/${p.id},Group/${g.id}`)).toEqual(sorted(o1, o2, o3));
       expect(await ids(`${base}&subject:missing=true`)).toEqual([]);
+      // Neither an id, Type/id nor an absolute URL: a precise 400, not a scan for a string nobody stored.
+      for (const bad of ['Patient/', 'Patient/a/b', 'not a reference']) {
+        const res = await server.request(`${base}&subject=${q(bad)}`);
+        expect(res.status).toBe(400);
+        expect(res.body.issue[0].details.text).toContain('subject');
+      }
     });
   });
 

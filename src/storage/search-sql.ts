@@ -287,6 +287,9 @@ function referenceMatch(sql: Sql, param: SearchParamDef, modifier: string | unde
       ? `(${t}.target_type = ${sql.p(refType)} AND ${t}.target_id = ${sql.p(local[2])})`
       : `${t}.target_id = ${sql.p(local[2])}`;
   }
+  if (!/^[a-z][a-z0-9+.-]*:\S+$/i.test(value)) {
+    throw badRequest(`Invalid reference "${value}" for ${param.code}: expected an id, Type/id or an absolute URL`, param.code);
+  }
   // An absolute URL to a resource on another server matches that exact reference.
   if (/\/[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/.test(value)) {
     return `${t}.target = ${sql.p(value)}`;
