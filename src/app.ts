@@ -1,10 +1,8 @@
 import Router from '@koa/router';
-import { AuditLog } from './audit/audit-log.js';
-import { restAuditRecord } from './audit/rest-audit.js';
-import { type AuthServer, createAuthServer } from './auth/auth-server.js';
-import { patientsDenying } from './auth/consent.js';
-import { AccessPolicy } from './auth/policy.js';
 import Koa from 'koa';
+import { AuditLog } from './audit/audit-log.js';
+import { auditedRequest, restAuditRecord } from './audit/rest-audit.js';
+import { type AuthServer, createAuthServer } from './auth/auth-server.js';
 import type { Config } from './config.js';
 import { installBundleHandler } from './fhir/bundle.js';
 import type { FhirDefinitions } from './fhir/definitions.js';
@@ -13,7 +11,9 @@ import { everythingOperation } from './fhir/operations/everything.js';
 import { lastnOperation } from './fhir/operations/lastn.js';
 import { matchOperation } from './fhir/operations/match.js';
 import { validateOperation } from './fhir/operations/validate.js';
+import { FhirError } from './fhir/outcome.js';
 import { FhirRouter } from './fhir/router.js';
+import type { FhirRequest } from './fhir/types.js';
 import { assertValid } from './fhir/validation.js';
 import { checkAcceptable, readBody } from './http/body.js';
 import { errorBoundary } from './http/error-boundary.js';
@@ -26,8 +26,6 @@ import { Repository } from './storage/repository.js';
 import { SearchIndexer } from './storage/search-index.js';
 import { StatisticsRefresher } from './storage/statistics.js';
 import type { SqlClient } from './storage/sql.js';
-import type { FhirRequest, FhirResponse } from './fhir/types.js';
-import { FhirError } from './fhir/outcome.js';
 
 export interface App {
   koa: Koa<AppState>;
@@ -112,10 +110,12 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
     const path = decodeURIComponent(ctx.path.slice(fhirPrefix.length));
     // The CapabilityStatement is public (clients discover the authorization server from it); all else needs a token.
     const isPublic = path.replace(/^\/+|\/+$/g, '') === 'metadata' && (ctx.method === 'GET' || ctx.method === 'HEAD');
-    const caller = isPublic ? undefined : await auth.authenticate(ctx).catch(async (err: unknown) => {
-      await audit.record(restAuditRecord(ctx, { method: ctx.method, path, query: ctx.querystring }, (err as FhirError).status ?? 401));
-      throw err;
-    });
+    const access = isPublic
+      ? undefined
+      : await auth.accessPolicy(ctx).catch(async (err: unknown) => {
+          await audit.record(restAuditRecord(ctx, { method: ctx.method, path, query: ctx.querystring }, err instanceof FhirError ? err.status : 500));
+          throw err;
+        });
     const { body, contentType } = await readBody(ctx, config.maxBodyBytes);
     const prefer = ctx.get('Prefer');
     const request: FhirRequest = {
@@ -136,31 +136,11 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
           : /return=representation/.test(prefer)
             ? 'representation'
             : undefined,
-      ...(caller ? { access: new AccessPolicy(caller.fhirUser ? { ...caller, consentDenied: await patientsDenying(fhir, caller.fhirUser) } : caller) } : {}),
     };
-    let response: FhirResponse;
-    try {
-      if (readsAuditTrail(request)) {
-        await audit.materialize(); // a reader of the audit trail sees every event committed so far
-      }
-      response = await fhir.handle(request);
-    } catch (err) {
-      if (caller) {
-        await audit.record(restAuditRecord(ctx, { method: ctx.method, path, query: ctx.querystring, caller }, err instanceof FhirError ? err.status : 500));
-      }
-      throw err;
-    }
-    if (caller) {
-      await audit.record(restAuditRecord(ctx, { method: ctx.method, path, query: ctx.querystring, caller, response }, response.status));
-    }
+    const response = access ? await auditedRequest(audit, ctx, { ...request, access }, () => fhir.handle({ ...request, access })) : await fhir.handle(request);
     fhirResponse(ctx, request, response);
   });
 
   return { koa, router: fhir, statistics, auth, audit };
 }
 
-/** Requests that can return AuditEvents: reads and searches of the type, and history across all types. */
-function readsAuditTrail(request: FhirRequest): boolean {
-  const path = request.path.replace(/^\/+/, '');
-  return path.startsWith('AuditEvent') || path.startsWith('_history') || path === '';
-}

@@ -1,7 +1,40 @@
 import type { Context } from 'koa';
-import type { AccessContext } from '../auth/policy.js';
-import type { FhirResponse } from '../fhir/types.js';
-import type { AuditRecord } from './audit-log.js';
+import type { AccessContext, AccessPolicy } from '../auth/policy.js';
+import { FhirError } from '../fhir/outcome.js';
+import type { FhirRequest, FhirResponse } from '../fhir/types.js';
+import type { AuditLog, AuditRecord } from './audit-log.js';
+
+/**
+ * Runs one authenticated FHIR request and records its AuditEvent, whatever the outcome; the
+ * response waits for the record. A request that can return AuditEvents first sees every event
+ * committed before it.
+ */
+export async function auditedRequest(
+  audit: AuditLog,
+  ctx: Context,
+  request: FhirRequest & { access: AccessPolicy },
+  handle: () => Promise<FhirResponse>,
+): Promise<FhirResponse> {
+  const described = { method: ctx.method, path: request.path, query: ctx.querystring, caller: request.access.context };
+  let response: FhirResponse;
+  try {
+    if (readsAuditTrail(request)) {
+      await audit.materialize();
+    }
+    response = await handle();
+  } catch (err) {
+    await audit.record(restAuditRecord(ctx, described, err instanceof FhirError ? err.status : 500));
+    throw err;
+  }
+  await audit.record(restAuditRecord(ctx, { ...described, response }, response.status));
+  return response;
+}
+
+/** Requests that can return AuditEvents: reads and searches of the type, history across all types, bundles. */
+function readsAuditTrail(request: FhirRequest): boolean {
+  const path = request.path.replace(/^\/+/, '');
+  return path.startsWith('AuditEvent') || path.startsWith('_history') || path === '';
+}
 
 interface AuditedRequest {
   method: string;

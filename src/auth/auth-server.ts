@@ -11,6 +11,7 @@ import type { AppState } from '../http/request-id.js';
 import type { Logger } from '../logger.js';
 import type { SqlClient } from '../storage/sql.js';
 import { authenticateBearer } from './bearer.js';
+import { patientsDenying } from './consent.js';
 import { type ClientRegistration, ClientRegistrationError, ClientRegistry } from './clients.js';
 import { interactionRoutes } from './interactions.js';
 import { loadServerSecrets } from './keys.js';
@@ -28,8 +29,8 @@ export interface AuthServer {
   contexts: SmartContextStore;
   /** Serves the authorization server, SMART discovery, the EHR launch API and the admin API. */
   middleware: Middleware<AppState>;
-  /** The caller behind a request's bearer token, or a 401. */
-  authenticate(ctx: Context): Promise<AccessContext>;
+  /** What the caller behind a request's bearer token may do (401 without a valid token): their token's grants, their role, and the Consents that exclude them. */
+  accessPolicy(ctx: Context): Promise<AccessPolicy>;
 }
 
 export interface AuthServerOptions {
@@ -194,7 +195,11 @@ export async function createAuthServer(options: AuthServerOptions): Promise<Auth
     await oidc(ctx.req, ctx.res);
   };
   const middleware = compose([router.routes() as Middleware<AppState>, protocol]);
-  return { provider, users, clients, contexts, middleware, authenticate };
+  const accessPolicy = async (ctx: Context): Promise<AccessPolicy> => {
+    const caller = await authenticate(ctx);
+    return new AccessPolicy(caller.fhirUser ? { ...caller, consentDenied: await patientsDenying(fhir, caller.fhirUser) } : caller);
+  };
+  return { provider, users, clients, contexts, middleware, accessPolicy };
 }
 
 const PROVIDER_PATHS = new Set<string>([...Object.values(AUTH_ROUTES), '/.well-known/openid-configuration']);
