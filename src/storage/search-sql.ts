@@ -6,8 +6,8 @@ import { normalizeString } from './search-index.js';
 
 /**
  * Compiles a parsed FHIR search into ONE SQL statement over the resource table and the
- * per-type search-index tables. Every filter becomes an EXISTS on its index table; chains and
- * _has nest the same compiler over another alias, so they compose to any depth.
+ * per-type search-index tables (see whereClause for how the filters drive it); chains and _has
+ * nest the same compiler over another alias, so they compose to any depth.
  */
 class Sql {
   readonly params: unknown[] = [];
