@@ -142,6 +142,32 @@ describe.each(BACKENDS)('batch and transaction Bundles on %s', (backend) => {
     expect(obs.body.subject.reference).toBe(`Patient/${existing.id}`);
   });
 
+  test('transaction: a conditional create repeated, or referenced by the same criteria, means the resource this transaction creates', async () => {
+    const sys = system();
+    const res = await post(
+      transaction([
+        {
+          resource: { resourceType: 'Organization', identifier: [{ system: sys, value: 'org-1' }], name: 'Clinic' },
+          request: { method: 'POST', url: 'Organization', ifNoneExist: `identifier=${sys}|org-1` },
+        },
+        {
+          resource: { resourceType: 'Patient', managingOrganization: { reference: `Organization?identifier=${sys}|org-1` } },
+          request: { method: 'POST', url: 'Patient' },
+        },
+        {
+          resource: { resourceType: 'Organization', identifier: [{ system: sys, value: 'org-1' }], name: 'Clinic again' },
+          request: { method: 'POST', url: 'Organization', ifNoneExist: `identifier=${sys}|org-1` },
+        },
+      ]),
+    );
+    expect(res.status).toBe(200);
+    expect(res.body.entry.map((e: any) => e.response.status)).toEqual(['201 Created', '201 Created', '200 OK']);
+    expect(typeId(res.body.entry[2])).toBe(typeId(res.body.entry[0]));
+    expect(await count(`Organization?identifier=${sys}|org-1`)).toBe(1);
+    const patient = await server.request(typeId(res.body.entry[1]));
+    expect(patient.body.managingOrganization.reference).toBe(typeId(res.body.entry[0]));
+  });
+
   test('transaction: conditional update without an id in the body updates the match, or creates', async () => {
     const sys = system();
     const existing = await create(server, { resourceType: 'Patient', identifier: [{ system: sys, value: 'u-1' }], gender: 'female' });

@@ -78,16 +78,27 @@ async function processTransaction(router: FhirRouter, entries: BundleEntry[], ou
       }
     }
     await writer.flush();
+    // Criteria of conditional creates this transaction will perform ("Patient?identifier=…" → Patient/<new id>):
+    // nothing in the database matches them yet, so a repeated ifNoneExist, or a conditional reference with the
+    // same criteria, means the resource this transaction creates.
+    const createdByCriteria = new Map<string, { target: string; entry: number }>();
+    const aliases = new Map<number, number>(); // duplicate conditional create → the entry that creates
     for (const [i, entry] of entries.entries()) {
       await atEntry(i, async () => {
         const { method, url } = entry.request!;
         const type = url.split(/[/?]/)[0];
         if (method === 'POST' && entry.resource) {
           let target = `${type}/${randomUUID()}`;
-          const existing = entry.request!.ifNoneExist
+          const criteria = entry.request!.ifNoneExist ? criteriaKey(type, entry.request!.ifNoneExist) : undefined;
+          const earlier = criteria ? createdByCriteria.get(criteria) : undefined;
+          const existing = entry.request!.ifNoneExist && !earlier
             ? await router.conditionalMatch(type, entry.request!.ifNoneExist, writer, 'ifNoneExist', outer.access)
             : undefined;
-          if (existing) {
+          if (earlier) {
+            target = earlier.target;
+            skip.add(i);
+            aliases.set(i, earlier.entry);
+          } else if (existing) {
             target = `${type}/${existing.id}`;
             skip.add(i);
             results[i] = withVersionHeaders(200, existing, router.location(existing));
@@ -97,6 +108,9 @@ async function processTransaction(router: FhirRouter, entries: BundleEntry[], ou
           }
           if (!skip.has(i)) {
             entry.resource = { ...entry.resource, id: target.split('/')[1] };
+            if (criteria) {
+              createdByCriteria.set(criteria, { target, entry: i });
+            }
           }
         } else if (method === 'PUT' && url.includes('?')) {
           const match = await router.conditionalMatch(type, url.slice(url.indexOf('?') + 1), writer, 'Conditional update', outer.access);
@@ -119,7 +133,7 @@ async function processTransaction(router: FhirRouter, entries: BundleEntry[], ou
       if (entry.resource && !skip.has(i)) {
         await atEntry(i, async () => {
           entry.resource = (await rewriteReferences(entry.resource, ids, async (ref) => {
-            let resolved = conditionalCache.get(ref);
+            let resolved = conditionalCache.get(ref) ?? createdByCriteria.get(criteriaKey(ref.slice(0, ref.indexOf('?')), ref.slice(ref.indexOf('?') + 1)))?.target;
             if (!resolved) {
               const [type, query] = [ref.slice(0, ref.indexOf('?')), ref.slice(ref.indexOf('?') + 1)];
               if (!router.defs.isResourceType(type)) {
@@ -159,12 +173,22 @@ async function processTransaction(router: FhirRouter, entries: BundleEntry[], ou
         return router.handle(req, writer);
       });
     }
+    // A repeated conditional create found the resource the first one created, as if it had existed.
+    for (const [i, first] of aliases) {
+      results[i] = { ...results[first], status: 200 };
+    }
     return {
       resourceType: 'Bundle',
       type: 'transaction-response',
       entry: results.map((r) => responseEntry(router, r, outer)),
     } satisfies Bundle;
   });
+}
+
+/** Search criteria as a comparable key: the same parameters in any order are the same criteria. */
+function criteriaKey(type: string, query: string): string {
+  const params = [...new URLSearchParams(query)].map(([k, v]) => `${k}=${v}`).sort();
+  return `${type}?${params.join('&')}`;
 }
 
 async function createWithId(router: FhirRouter, writer: Writer, req: FhirRequest, resource: Resource & { id: string }): Promise<FhirResponse> {
