@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createApp } from './app.js';
 import type { ClientRegistration } from './auth/clients.js';
-import { newTotpSecret, type Role, totpFor } from './auth/users.js';
+import type { Role } from './auth/users.js';
 import { loadConfig } from './config.js';
 import { FhirDefinitions } from './fhir/definitions.js';
 import { projectRoot } from './fhir/operations.js';
@@ -72,16 +72,13 @@ async function main(): Promise<void> {
         print(await app.auth.clients.list());
         break;
       case 'create-user': {
-        const role = required(values.role, '--role') as Role;
-        const totpSecret = role === 'admin' ? newTotpSecret() : undefined;
-        const user = await app.auth.users.create({
+        const user = await app.auth.users.enrol({
           username: required(values.username, '--username'),
           password: required(process.env.CARELENS_NEW_PASSWORD, 'CARELENS_NEW_PASSWORD'),
-          role,
+          role: required(values.role, '--role') as Role,
           ...(values['fhir-user'] ? { fhirUser: values['fhir-user'] } : {}),
-          ...(totpSecret ? { totpSecret } : {}),
         });
-        print({ ...user, ...(totpSecret ? { totpUri: totpFor(totpSecret, user.username).toString() } : {}) });
+        print(user);
         break;
       }
       case 'list-users':

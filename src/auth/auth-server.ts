@@ -20,7 +20,7 @@ import { AUTH_ROUTES, authorizePostSupported, createProvider } from './provider.
 import { NON_RESOURCE_SCOPES } from './scopes.js';
 import { SmartContextStore } from './smart-context.js';
 import { OAuthStore } from './store.js';
-import { newTotpSecret, type Role, totpFor, UserError, UserStore } from './users.js';
+import { type Role, UserError, UserStore } from './users.js';
 
 export interface AuthServer {
   provider: Provider;
@@ -146,19 +146,17 @@ export async function createAuthServer(options: AuthServerOptions): Promise<Auth
   router.post('/admin/users', async (ctx) => {
     await admin(ctx);
     const body = await jsonBody(ctx, config.maxBodyBytes);
-    const role = String(body.role ?? '') as Role;
-    // Admins always get a second factor; its secret is shown once, in this response.
-    const totpSecret = role === 'admin' || body.totp === true ? newTotpSecret() : undefined;
     try {
-      const user = await users.create({
-        username: String(body.username ?? ''),
-        password: String(body.password ?? ''),
-        role,
-        ...(typeof body.fhirUser === 'string' ? { fhirUser: body.fhirUser } : {}),
-        ...(totpSecret ? { totpSecret } : {}),
-      });
+      ctx.body = await users.enrol(
+        {
+          username: String(body.username ?? ''),
+          password: String(body.password ?? ''),
+          role: String(body.role ?? '') as Role,
+          ...(typeof body.fhirUser === 'string' ? { fhirUser: body.fhirUser } : {}),
+        },
+        { secondFactor: body.totp === true },
+      );
       ctx.status = 201;
-      ctx.body = { ...user, ...(totpSecret ? { totpUri: totpFor(totpSecret, user.username).toString() } : {}) };
     } catch (err) {
       throw err instanceof UserError ? badRequest(err.message) : err;
     }

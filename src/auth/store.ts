@@ -25,18 +25,17 @@ export class OAuthStore {
    * credentials): the resource server's one lookup per request.
    */
   async findAccessToken(value: string): Promise<AdapterPayload | undefined> {
-    const rows = await this.sql.query<{ payload: AdapterPayload | string }>(
-      `SELECT payload FROM oauth_entity WHERE id = $1 AND model IN ('AccessToken', 'ClientCredentials')
+    const rows = await this.sql.query<Row>(
+      `SELECT payload, consumed_at FROM oauth_entity WHERE id = $1 AND model IN ('AccessToken', 'ClientCredentials')
        AND (expires_at IS NULL OR expires_at > now())`,
       [value],
     );
-    const payload = rows[0]?.payload;
-    return typeof payload === 'string' ? (JSON.parse(payload) as AdapterPayload) : payload;
+    return rows[0] ? withConsumed(rows[0]) : undefined;
   }
 }
 
 interface Row {
-  payload: AdapterPayload;
+  payload: AdapterPayload | string;
   consumed_at: string | null;
 }
 

@@ -69,6 +69,19 @@ export class UserStore {
     return toUser(rows[0]);
   }
 
+  /**
+   * Creates a user with a second factor when they are an admin (always) or ask for one: its secret
+   * is returned once, here, as an otpauth:// URI for an authenticator app, and never shown again.
+   */
+  async enrol(
+    input: { username: string; password: string; role: Role; fhirUser?: string },
+    options: { secondFactor?: boolean } = {},
+  ): Promise<User & { totpUri?: string }> {
+    const totpSecret = input.role === 'admin' || options.secondFactor ? new Secret({ size: 20 }).base32 : undefined;
+    const user = await this.create({ ...input, ...(totpSecret ? { totpSecret } : {}) });
+    return totpSecret ? { ...user, totpUri: totpFor(totpSecret, user.username).toString() } : user;
+  }
+
   async findById(id: string): Promise<User | undefined> {
     const rows = await this.sql.query<UserRow>('SELECT * FROM app_user WHERE id = $1', [id]);
     return rows[0] ? toUser(rows[0]) : undefined;
@@ -123,11 +136,7 @@ export class UserStore {
 
 export class UserError extends Error {}
 
-export function newTotpSecret(): string {
-  return new Secret({ size: 20 }).base32;
-}
-
-export function totpFor(secret: string, label = 'carelens'): TOTP {
+function totpFor(secret: string, label = 'carelens'): TOTP {
   return new TOTP({ issuer: 'carelens', label, algorithm: 'SHA1', digits: 6, period: 30, secret: Secret.fromBase32(secret) });
 }
 

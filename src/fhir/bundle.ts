@@ -133,9 +133,9 @@ async function processTransaction(router: FhirRouter, entries: BundleEntry[], ou
       if (entry.resource && !skip.has(i)) {
         await atEntry(i, async () => {
           entry.resource = (await rewriteReferences(entry.resource, ids, async (ref) => {
-            let resolved = conditionalCache.get(ref) ?? createdByCriteria.get(criteriaKey(ref.slice(0, ref.indexOf('?')), ref.slice(ref.indexOf('?') + 1)))?.target;
+            const [type, query] = [ref.slice(0, ref.indexOf('?')), ref.slice(ref.indexOf('?') + 1)];
+            let resolved = conditionalCache.get(ref) ?? createdByCriteria.get(criteriaKey(type, query))?.target;
             if (!resolved) {
-              const [type, query] = [ref.slice(0, ref.indexOf('?')), ref.slice(ref.indexOf('?') + 1)];
               if (!router.defs.isResourceType(type)) {
                 throw badRequest(`Conditional reference ${ref} names an unknown resource type`);
               }

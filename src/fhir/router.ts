@@ -157,9 +157,14 @@ export class FhirRouter {
   /** The current version (if any) is one the caller may change: they cannot take over a resource outside their access. */
   private async checkCurrent(req: FhirRequest, type: string, id: string, permission: Permission, w: Writer): Promise<void> {
     this.guard.require(req.access!, type, permission);
-    const current = await w.tx.query<{ deleted: boolean }>('SELECT deleted FROM resource WHERE resource_type = $1 AND id = $2', [type, id]);
-    if (current.length > 0 && !current[0].deleted) {
-      await this.guard.assertPermits(req.access!, (await this.repo.read(type, id, w.tx)).resource!, permission, w.tx);
+    const current = await this.repo.read(type, id, w.tx).catch((err: unknown) => {
+      if (err instanceof FhirError && (err.status === 404 || err.status === 410)) {
+        return undefined; // nothing there to take over: the written version is checked instead
+      }
+      throw err;
+    });
+    if (current) {
+      await this.guard.assertPermits(req.access!, current.resource!, permission, w.tx);
     }
   }
 
