@@ -34,6 +34,19 @@ export interface Config {
   accessTokenTtl: number;
   /** HTTP worker processes (Node cluster); more than one needs PostgreSQL, since PGlite lives in one process. */
   workers: number;
+  /**
+   * Keys that encrypt document content (Binary.data, inline attachments) at rest, newest first: the
+   * first encrypts, all decrypt, so keys rotate by prepending one. Absent: a key kept in the database.
+   */
+  encryptionKeys?: { id: string; key: Buffer }[];
+  /** Largest document (decoded attachment) accepted. */
+  documentMaxBytes: number;
+  /** Run background jobs (the document pipeline) in this process; false when `npm run worker` runs them. */
+  inProcessJobs: boolean;
+  /** Amazon Textract replaces local OCR when a region is configured. */
+  textract?: { region: string; endpoint?: string };
+  /** Extracted lab values with a confidence below this get a clinician review Task. */
+  reviewThreshold: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -109,6 +122,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
   if (!/^https?:\/\/[^/]+/.test(issuer)) {
     throw new ConfigError(`ISSUER must be an absolute http(s) URL, got "${issuer}"`);
   }
+  const textractRegion = env.TEXTRACT_REGION || undefined;
   return {
     port,
     host,
@@ -117,7 +131,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     dataDir: env.DATA_DIR || './data',
     databasePoolSize: int(env, 'DATABASE_POOL_SIZE', 10, 1, 200),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
-    maxBodyBytes: int(env, 'MAX_BODY_BYTES', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    // Room for a 20 MB document as base64 inside JSON.
+    maxBodyBytes: int(env, 'MAX_BODY_BYTES', 32 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     defaultPageSize,
     maxPageSize,
     unknownProfile: oneOf(env, 'UNKNOWN_PROFILE', ['error', 'warning'] as const, 'error'),
@@ -126,5 +141,37 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     issuer,
     adminClient: adminClientId && adminClientSecret ? { id: adminClientId, secret: adminClientSecret } : undefined,
     accessTokenTtl: int(env, 'ACCESS_TOKEN_TTL', 3600, 60, 86400),
+    encryptionKeys: encryptionKeys(env.ENCRYPTION_KEYS),
+    documentMaxBytes: int(env, 'DOCUMENT_MAX_BYTES', 20 * 1024 * 1024, 1024, 512 * 1024 * 1024),
+    inProcessJobs: bool(env, 'IN_PROCESS_JOBS', true),
+    textract: textractRegion ? { region: textractRegion, endpoint: env.TEXTRACT_ENDPOINT || undefined } : undefined,
+    reviewThreshold: fraction(env, 'EXTRACTION_REVIEW_THRESHOLD', 0.8),
   };
+}
+
+/** ENCRYPTION_KEYS="<id>:<base64 of 32 bytes>,<older id>:<older key>" */
+function encryptionKeys(raw: string | undefined): Config['encryptionKeys'] {
+  if (!raw) {
+    return undefined;
+  }
+  return raw.split(',').map((entry) => {
+    const [id, material] = entry.trim().split(':');
+    const key = Buffer.from(material ?? '', 'base64');
+    if (!id || !/^[A-Za-z0-9_-]{1,32}$/.test(id) || key.length !== 32) {
+      throw new ConfigError('ENCRYPTION_KEYS must be comma-separated <id>:<base64 of 32 random bytes> entries (id: letters, digits, _ or -)');
+    }
+    return { id, key };
+  });
+}
+
+function fraction(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') {
+    return fallback;
+  }
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0 || value > 1) {
+    throw new ConfigError(`${name} must be a number between 0 and 1, got "${raw}"`);
+  }
+  return value;
 }

@@ -1,4 +1,4 @@
-import { patientCompartmentParams } from '../storage/search-index.js';
+import { canBelongToPatient } from '../storage/search-index.js';
 import { grantsFor, type ParsedScopes, type Permission, type ScopeContext } from './scopes.js';
 import type { Role } from './users.js';
 
@@ -45,7 +45,7 @@ const DIRECTORY_TYPES = new Set([
  * - physician: reads and writes all clinical data, including conditions (diagnoses), and completes assessments.
  * - admin: manages the directory (practitioners, organisations, …), reads the audit trail; no clinical data.
  */
-const NURSE_WRITES = new Set(['Patient', 'Encounter', 'Observation', 'QuestionnaireResponse', 'DocumentReference', 'Binary', 'Task', 'Flag', 'RiskAssessment', 'Communication']);
+const NURSE_WRITES = new Set(['Patient', 'Encounter', 'Observation', 'QuestionnaireResponse', 'DocumentReference', 'Binary', 'Task', 'Flag', 'RiskAssessment', 'Communication', 'Provenance']);
 const PATIENT_WRITES = new Set(['QuestionnaireResponse', 'DocumentReference', 'Binary', 'Observation']);
 
 function roleAllows(role: Role, type: string, permission: Permission): boolean {
@@ -82,7 +82,7 @@ export class AccessPolicy {
       return [];
     }
     const contexts: ScopeContext[] = context.kind === 'system' ? ['system'] : ['user', 'patient'];
-    const inCompartment = type === 'Patient' || patientCompartmentParams(type).length > 0;
+    const inCompartment = canBelongToPatient(type);
     const ownPatient = context.role === 'patient' ? context.fhirUser?.replace(/^Patient\//, '') : undefined;
     const rules: AccessRule[] = [];
     for (const scope of grantsFor(context.scopes, contexts, type, permission)) {

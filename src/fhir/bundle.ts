@@ -260,7 +260,7 @@ function statusLine(status: number): string {
   return `${status} ${STATUS_TEXT[status] ?? ''}`.trim();
 }
 
-/** Replaces reference strings: fullUrls of entries by their new Type/id, and Type?query by the one match. */
+/** Replaces links: fullUrls of entries by their new Type/id (in references, uris and urls), and Type?query references by the one match. */
 async function rewriteReferences(value: unknown, ids: Map<string, string>, resolve: (ref: string) => Promise<string>): Promise<unknown> {
   if (Array.isArray(value)) {
     return Promise.all(value.map((v) => rewriteReferences(v, ids, resolve)));
@@ -275,6 +275,9 @@ async function rewriteReferences(value: unknown, ids: Map<string, string>, resol
       if (v.startsWith('urn:uuid:') && !ids.has(v)) {
         throw badRequest(`Reference ${v} does not match the fullUrl of any entry in the transaction`);
       }
+    } else if (typeof v === 'string' && v.startsWith('urn:uuid:') && ids.has(v)) {
+      // R4 §3.1.0.11.2: links are replaced wherever they appear (uri and url elements too, e.g. Attachment.url).
+      out[k] = ids.get(v);
     } else {
       out[k] = await rewriteReferences(v, ids, resolve);
     }

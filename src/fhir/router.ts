@@ -1,4 +1,4 @@
-import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import type { Binary, Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import jsonpatch, { type Operation } from 'fast-json-patch';
 import { parseETag, type Repository, type StoredResource, type Writer } from '../storage/repository.js';
 import type { SqlExecutor } from '../storage/sql.js';
@@ -309,7 +309,7 @@ export class FhirRouter {
   }
 
   private async update(type: string, id: string, req: FhirRequest, scope?: Writer): Promise<FhirResponse> {
-    const resource = this.bodyResource(req, type);
+    const resource = this.bodyResource(req, type, id);
     if (!resource.id) {
       throw badRequest('The resource in an update must have an id, equal to the id in the URL', 'id');
     }
@@ -456,8 +456,19 @@ export class FhirRouter {
   }
 
   /** The request body as a resource of the expected type, or a precise 400. */
-  bodyResource(req: FhirRequest, type: string): Resource {
+  bodyResource(req: FhirRequest, type: string, id?: string): Resource {
     const body = req.body;
+    if (Buffer.isBuffer(body)) {
+      if (type !== 'Binary') {
+        throw new FhirError(415, [issue('not-supported', `Unsupported Content-Type "${req.contentType}": send application/fhir+json`)]);
+      }
+      // A Binary in its native form (R4 §2.42.1): the bytes are the content, the headers its metadata.
+      const binary: Binary = { resourceType: 'Binary', ...(id ? { id } : {}), contentType: req.contentType ?? 'application/octet-stream', data: body.toString('base64') };
+      if (req.securityContext) {
+        binary.securityContext = { reference: req.securityContext };
+      }
+      return binary;
+    }
     if (body === undefined || body === null) {
       throw badRequest('The request has no body: a FHIR resource in JSON is required');
     }

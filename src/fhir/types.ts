@@ -17,6 +17,10 @@ export interface FhirRequest {
   ifNoneMatch?: string;
   ifNoneExist?: string;
   ifModifiedSince?: string;
+  /** X-Security-Context of a Binary sent in its native form: the resource that governs access to it. */
+  securityContext?: string;
+  /** Prefer: respond-async (R4 §3.1.0.3.6 asynchronous pattern) */
+  respondAsync?: boolean;
   /** Prefer: handling=lenient */
   lenient: boolean;
   /** Prefer: return=… (R4 §3.1.0.3); bundle entries follow the Prefer header of the Bundle request. */

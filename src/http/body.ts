@@ -1,14 +1,17 @@
 import type { Context } from 'koa';
 import { badRequest, FhirError, issue } from '../fhir/outcome.js';
+import { parseMultipart } from './multipart.js';
 
 const JSON_TYPES = ['application/fhir+json', 'application/json', 'application/json-patch+json'];
 const FORM = 'application/x-www-form-urlencoded';
+const MULTIPART = 'multipart/form-data';
 
 /**
- * Reads the request body: FHIR JSON, JSON Patch, or a search form. Enforces the size limit
+ * Reads the request body: FHIR JSON, JSON Patch, a search form, or (where `raw` allows, i.e. a
+ * Binary written in its native form) any other media type as bytes. Enforces the size limit
  * while streaming (413 before the whole body is buffered) and answers 415 for other media types.
  */
-export async function readBody(ctx: Context, maxBytes: number): Promise<{ body?: unknown; contentType?: string }> {
+export async function readBody(ctx: Context, maxBytes: number, raw = false): Promise<{ body?: unknown; contentType?: string }> {
   if (!ctx.get('Content-Length') && !ctx.get('Transfer-Encoding')) {
     return {}; // no body (GET, HEAD, most DELETEs): skip reading the stream
   }
@@ -25,10 +28,17 @@ export async function readBody(ctx: Context, maxBytes: number): Promise<{ body?:
     }
     chunks.push(chunk as Buffer);
   }
-  if (size === 0) {
-    return {};
-  }
   const contentType = (ctx.get('Content-Type').split(';')[0] || '').trim().toLowerCase();
+  if (size === 0) {
+    // An empty Binary is still a Binary (refused later, with a reason, if it claims to be a document).
+    return raw && contentType && !JSON_TYPES.includes(contentType) ? { body: Buffer.alloc(0), contentType } : {};
+  }
+  if (raw && contentType && !JSON_TYPES.includes(contentType) && !contentType.includes('xml')) {
+    return { body: Buffer.concat(chunks), contentType };
+  }
+  if (contentType === MULTIPART) {
+    return { body: await parseMultipart(Buffer.concat(chunks), ctx.get('Content-Type')), contentType: 'application/fhir+json' };
+  }
   const text = Buffer.concat(chunks).toString('utf8');
   if (contentType === FORM) {
     return { body: text, contentType };
@@ -52,8 +62,14 @@ function tooLarge(maxBytes: number): FhirError {
   return new FhirError(413, [issue('too-costly', `The request body exceeds the limit of ${maxBytes} bytes`)]);
 }
 
-/** _format and Accept: this server speaks FHIR JSON only. */
-export function checkAcceptable(ctx: Context): void {
+/**
+ * _format and Accept: this server speaks FHIR JSON only, except that a Binary is read in its native
+ * form (R4 Binary §2.42.1) when the caller does not ask for JSON.
+ */
+export function checkAcceptable(ctx: Context, nativeAllowed = false): void {
+  if (nativeAllowed && !ctx.query._format) {
+    return;
+  }
   const format = ctx.query._format;
   const f = Array.isArray(format) ? format[0] : format;
   if (f && !['json', 'application/json', 'application/fhir+json'].includes(f)) {

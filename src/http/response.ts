@@ -18,6 +18,15 @@ export function fhirResponse(ctx: Context, request: FhirRequest, response: FhirR
       body = informational(`${response.status === 201 ? 'Created' : 'Updated'} ${body.resourceType}/${body.id}`);
     }
   }
+  if (body?.resourceType === 'Binary' && (request.method === 'GET' || request.method === 'HEAD') && wantsNativeBinary(ctx)) {
+    // The native form: the bytes with their own type. Never rendered as active content by a browser on this origin.
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('Content-Security-Policy', "sandbox; default-src 'none'");
+    ctx.type = body.contentType ?? 'application/octet-stream';
+    ctx.body = request.method === 'HEAD' ? null : Buffer.from(body.data ?? '', 'base64');
+    ctx.status = response.status;
+    return;
+  }
   if (response.status === 304 || response.status === 204 || body === undefined || request.method === 'HEAD') {
     ctx.body = null;
     ctx.status = response.status; // setting body to null resets status to 204
@@ -28,4 +37,9 @@ export function fhirResponse(ctx: Context, request: FhirRequest, response: FhirR
   }
   ctx.type = 'application/fhir+json';
   ctx.body = JSON.stringify(body);
+}
+
+/** A Binary read gets its native form unless the caller asks for FHIR JSON (Accept or _format). */
+function wantsNativeBinary(ctx: Context): boolean {
+  return !ctx.query._format && !/json/i.test(ctx.get('Accept'));
 }

@@ -133,6 +133,42 @@ const MIGRATIONS: readonly string[] = [
     event jsonb NOT NULL
   );
   `,
+  `
+  -- Key for document content at rest when ENCRYPTION_KEYS is not configured (development, embedded default).
+  CREATE TABLE encryption_key (
+    id text PRIMARY KEY,
+    key text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+  );
+
+  -- Durable background jobs (the document pipeline). A worker claims a due job with SKIP LOCKED and
+  -- holds a lease; a job whose worker died is claimed again when its lease runs out.
+  CREATE TABLE job (
+    id bigserial PRIMARY KEY,
+    kind text NOT NULL,
+    payload jsonb NOT NULL,
+    status text NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'running', 'done', 'failed')),
+    attempts integer NOT NULL DEFAULT 0,
+    max_attempts integer NOT NULL DEFAULT 5,
+    run_after timestamptz NOT NULL DEFAULT now(),
+    lease_until timestamptz,
+    last_error text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz
+  );
+  CREATE INDEX job_due_idx ON job (run_after) WHERE status IN ('queued', 'running');
+
+  -- The text of each processed document, line by line with positions, for later stages (lab values, RAG).
+  CREATE TABLE document_text (
+    document_id text NOT NULL,
+    version_id bigint NOT NULL,
+    content jsonb NOT NULL,
+    -- the lines as plain text, searched by DocumentReference?_content
+    plain text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (document_id)
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

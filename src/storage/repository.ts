@@ -4,6 +4,7 @@ import { FhirError, gone, notFound, preconditionFailed } from '../fhir/outcome.j
 import type { SearchRequest } from '../fhir/search/types.js';
 import { INDEX_COLUMNS, type IndexRows, INDEX_TABLES, type SearchIndexer } from './search-index.js';
 import { compileCount, compileLastN, compileSearch } from './search-sql.js';
+import type { AttachmentCipher } from './attachment-cipher.js';
 import type { SqlClient, SqlExecutor } from './sql.js';
 
 /** One row of the resource table, or of its history. */
@@ -47,6 +48,9 @@ export interface HistoryOptions {
 
 export type Validate = (resource: Resource) => void;
 
+/** Runs inside the writing transaction for each created or updated resource (not deletions). */
+export type WriteHook = (writer: Writer, stored: StoredResource) => Promise<void>;
+
 /**
  * The FHIR repository: every read and write of resources goes through here. Each write is one
  * database transaction holding the current row, the immutable history version and the search
@@ -57,9 +61,35 @@ export class Repository {
     readonly sql: SqlClient,
     private readonly indexer: SearchIndexer,
     private readonly validate: Validate,
+    private readonly cipher: AttachmentCipher,
     /** Told how many resources each committed transaction wrote (planner statistics upkeep). */
     private readonly onCommit: (written: number) => void = () => undefined,
   ) {}
+
+  /** Hooks run inside the transaction of every write, after it is prepared (jobs that must start with it). */
+  readonly writeHooks: WriteHook[] = [];
+
+  /** A stored row's content as clients see it (document content decrypted). */
+  decode(content: unknown): Resource | undefined {
+    if (content === null || content === undefined) {
+      return undefined;
+    }
+    const resource = (typeof content === 'string' ? JSON.parse(content) : content) as Resource;
+    return resource.resourceType === 'Binary' || resource.resourceType === 'DocumentReference' ? this.cipher.open(resource) : resource;
+  }
+
+  private toStored = (row: Row): StoredResource => {
+    const content = this.decode(row.content);
+    return {
+      resourceType: row.resource_type,
+      id: row.id,
+      versionId: String(row.version_id),
+      lastUpdated: content?.meta?.lastUpdated ?? new Date(row.last_updated.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00')).toISOString(),
+      deleted: row.deleted,
+      resource: content,
+      method: row.method,
+    };
+  };
 
   async read(resourceType: string, id: string, db: SqlExecutor = this.sql): Promise<StoredResource> {
     const rows = await db.query<Row>(
@@ -69,7 +99,7 @@ export class Repository {
     if (rows.length === 0) {
       throw notFound(`${resourceType}/${id} is not known`);
     }
-    const stored = toStored(rows[0]);
+    const stored = this.toStored(rows[0]);
     if (stored.deleted) {
       throw deletedError(stored);
     }
@@ -83,7 +113,7 @@ export class Repository {
        WHERE resource_type = $1 AND id = $2 AND NOT deleted ORDER BY version_id DESC LIMIT 1`,
       [resourceType, id],
     );
-    return rows[0] ? toStored(rows[0]).resource : undefined;
+    return rows[0] ? this.toStored(rows[0]).resource : undefined;
   }
 
   async vread(resourceType: string, id: string, versionId: string): Promise<StoredResource> {
@@ -99,7 +129,7 @@ export class Repository {
       const exists = await this.sql.query('SELECT 1 FROM resource WHERE resource_type = $1 AND id = $2', [resourceType, id]);
       throw notFound(exists.length ? `${resourceType}/${id} has no version ${versionId}` : `${resourceType}/${id} is not known`);
     }
-    const stored = toStored(rows[0]);
+    const stored = this.toStored(rows[0]);
     if (stored.deleted) {
       throw deletedError(stored);
     }
@@ -143,13 +173,13 @@ export class Repository {
         const v = row[`sort_${i}`];
         sortKey.push(v === null || v === undefined ? null : String(v));
       }
-      return { ...toStored(row), sortKey };
+      return { ...this.toStored(row), sortKey };
     });
   }
 
   async lastN(request: SearchRequest, max: number, db: SqlExecutor = this.sql): Promise<StoredResource[]> {
     const { text, params } = compileLastN(request, max);
-    return (await db.query<Row>(text, params, { customPlan: true })).map(toStored);
+    return (await db.query<Row>(text, params, { customPlan: true })).map(this.toStored);
   }
 
   async count(request: SearchRequest, db: SqlExecutor = this.sql): Promise<number> {
@@ -169,7 +199,7 @@ export class Repository {
        WHERE NOT r.deleted`,
       [refs.map((r) => r.resourceType), refs.map((r) => r.id)],
     );
-    return rows.map(toStored);
+    return rows.map(this.toStored);
   }
 
   /** Targets of the given reference parameters of the given resources (for _include). */
@@ -204,7 +234,7 @@ export class Repository {
        ORDER BY r.id LIMIT $5`,
       [sourceType, code, targets.map((t) => t.resourceType), targets.map((t) => t.id), limit],
     );
-    return rows.map(toStored);
+    return rows.map(this.toStored);
   }
 
   async history(resourceType: string | undefined, id: string | undefined, options: HistoryOptions): Promise<{ entries: StoredResource[]; total: number }> {
@@ -240,7 +270,7 @@ export class Repository {
        ORDER BY last_updated DESC, version_id DESC, resource_type, id LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
       [...params, options.count, options.offset],
     );
-    return { entries: rows.map(toStored), total: Number(totalRows[0]?.count ?? 0) };
+    return { entries: rows.map(this.toStored), total: Number(totalRows[0]?.count ?? 0) };
   }
 
   /** @internal used by Writer */
@@ -251,6 +281,11 @@ export class Repository {
   /** @internal used by Writer */
   check(resource: Resource): void {
     this.validate(resource);
+  }
+
+  /** @internal used by Writer */
+  seal<T extends Resource>(resource: T): T {
+    return this.cipher.seal(resource);
   }
 }
 
@@ -346,12 +381,16 @@ export class Writer {
       lastUpdated: this.now,
       deleted: false,
       method,
-      content,
+      content: this.repo.seal(content),
       index: rows,
       compartments,
       existed: current !== undefined,
     });
-    return { resourceType: content.resourceType, id, versionId: String(versionId), lastUpdated: this.now, deleted: false, resource: content };
+    const stored: StoredResource<T> = { resourceType: content.resourceType, id, versionId: String(versionId), lastUpdated: this.now, deleted: false, resource: content };
+    for (const hook of this.repo.writeHooks) {
+      await hook(this, stored);
+    }
+    return stored;
   }
 
   private enqueue(write: PreparedWrite): void {
@@ -462,19 +501,6 @@ interface Row {
   deleted: boolean;
   content: Resource | string | null;
   method?: StoredResource['method'];
-}
-
-function toStored(row: Row): StoredResource {
-  const content = typeof row.content === 'string' ? (JSON.parse(row.content) as Resource) : (row.content ?? undefined);
-  return {
-    resourceType: row.resource_type,
-    id: row.id,
-    versionId: String(row.version_id),
-    lastUpdated: content?.meta?.lastUpdated ?? new Date(row.last_updated.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00')).toISOString(),
-    deleted: row.deleted,
-    resource: content,
-    method: row.method,
-  };
 }
 
 function deletedError(stored: StoredResource): FhirError {

@@ -99,6 +99,15 @@ export function patientCompartmentParams(resourceType: string): readonly string[
   return PATIENT_COMPARTMENT.get(resourceType) ?? [];
 }
 
+/**
+ * Whether resources of this type can belong to a patient: the compartment definition's types, plus
+ * Binary, which belongs to the patient its securityContext names (R4 Binary: access to the content is
+ * governed by that resource), so a patient's uploaded scans are as private as the rest of the record.
+ */
+export function canBelongToPatient(resourceType: string): boolean {
+  return resourceType === 'Patient' || resourceType === 'Binary' || patientCompartmentParams(resourceType).length > 0;
+}
+
 export class SearchIndexer {
   constructor(
     private readonly defs: FhirDefinitions,
@@ -167,6 +176,10 @@ export class SearchIndexer {
     const out = new Set<string>();
     if (resource.resourceType === 'Patient' && resource.id) {
       out.add(`Patient/${resource.id}`);
+    }
+    const context = resource.resourceType === 'Binary' ? resource.securityContext?.reference?.match(/^Patient\/([A-Za-z0-9\-.]{1,64})$/) : null;
+    if (context) {
+      out.add(`Patient/${context[1]}`);
     }
     const params = patientCompartmentParams(resource.resourceType);
     if (params.length > 0) {

@@ -77,7 +77,7 @@ export const everythingOperation: OperationModule = {
       link: [{ relation: 'self', url: link(offset) }, ...(hasNext ? [{ relation: 'next', url: link(offset + count) }] : [])],
       entry: page.map((r) => ({
         fullUrl: `${base}/${r.resource_type}/${r.id}`,
-        resource: (typeof r.content === 'string' ? JSON.parse(r.content) : r.content) as never,
+        resource: router.repo.decode(r.content),
         search: { mode: 'match' },
       })),
     };
