@@ -25,6 +25,10 @@ import { schemaVersion, SCHEMA_VERSION } from './storage/migrations.js';
 import { Repository } from './storage/repository.js';
 import { SearchIndexer } from './storage/search-index.js';
 import { StatisticsRefresher } from './storage/statistics.js';
+import { AttachmentCipher } from './storage/attachment-cipher.js';
+import { createOcrProvider } from './ai/ocr-provider.js';
+import { DocumentPipeline } from './documents/pipeline.js';
+import { JobQueue } from './jobs/job-queue.js';
 import type { SqlClient } from './storage/sql.js';
 
 export interface App {
@@ -33,6 +37,9 @@ export interface App {
   statistics: StatisticsRefresher;
   auth: AuthServer;
   audit: AuditLog;
+  /** Durable background jobs; started by whichever process runs them (API by default, or `npm run worker`). */
+  jobs: JobQueue;
+  documents: DocumentPipeline;
 }
 
 /**
@@ -47,6 +54,7 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
     sql,
     new SearchIndexer(defs, config.baseUrl),
     (resource) => assertValid(defs, resource, { unknownProfile: config.unknownProfile }),
+    await AttachmentCipher.open(sql, config.encryptionKeys, (message) => logger.warn(message)),
     (written) => statistics.recordWrites(written),
   );
   const fhir = new FhirRouter(defs, repo, {
@@ -56,7 +64,16 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
     maxPageSize: config.maxPageSize,
   });
   installBundleHandler(fhir);
-  const operations = new OperationRegistry(fhir);
+  const jobs = new JobQueue(sql, logger);
+  const documents = new DocumentPipeline(
+    repo,
+    (type, query) => fhir.parseSearch(type, query, false),
+    jobs,
+    () => createOcrProvider({ textract: config.textract }),
+    { maxBytes: config.documentMaxBytes, reviewThreshold: config.reviewThreshold },
+    logger,
+  );
+  const operations = new OperationRegistry(fhir, { jobs, documents });
   for (const op of [validateOperation, everythingOperation, lastnOperation, matchOperation]) {
     operations.register(op);
   }
@@ -106,8 +123,9 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
     if (ctx.path !== fhirPrefix && !ctx.path.startsWith(fhirPrefix + '/')) {
       return next();
     }
-    checkAcceptable(ctx);
     const path = decodeURIComponent(ctx.path.slice(fhirPrefix.length));
+    const binary = /^\/*Binary(\/[^/$]+)?\/*$/.test(path) || /^\/*Binary\/[^/$]+\/_history\/[^/]+\/*$/.test(path);
+    checkAcceptable(ctx, binary && ctx.method === 'GET');
     // The CapabilityStatement is public (clients discover the authorization server from it); all else needs a token.
     const isPublic = path.replace(/^\/+|\/+$/g, '') === 'metadata' && (ctx.method === 'GET' || ctx.method === 'HEAD');
     const access = isPublic
@@ -116,7 +134,7 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
           await audit.record(restAuditRecord(ctx, { method: ctx.method, path, query: ctx.querystring }, err instanceof FhirError ? err.status : 500));
           throw err;
         });
-    const { body, contentType } = await readBody(ctx, config.maxBodyBytes);
+    const { body, contentType } = await readBody(ctx, config.maxBodyBytes, binary);
     const prefer = ctx.get('Prefer');
     const request: FhirRequest = {
       method: ctx.method as FhirRequest['method'],
@@ -128,6 +146,8 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
       ifNoneMatch: ctx.get('If-None-Match') || undefined,
       ifNoneExist: ctx.get('If-None-Exist') || undefined,
       ifModifiedSince: ctx.get('If-Modified-Since') || undefined,
+      securityContext: ctx.get('X-Security-Context') || undefined,
+      respondAsync: /respond-async/.test(prefer),
       lenient: /handling=lenient/.test(prefer),
       preferReturn: /return=minimal/.test(prefer)
         ? 'minimal'
@@ -141,6 +161,6 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
     fhirResponse(ctx, request, response);
   });
 
-  return { koa, router: fhir, statistics, auth, audit };
+  return { koa, router: fhir, statistics, auth, audit, jobs, documents };
 }
 

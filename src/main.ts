@@ -47,6 +47,12 @@ async function main(): Promise<void> {
 
   app.statistics.start();
   app.audit.start();
+  if (config.inProcessJobs) {
+    if (sql.kind === 'pglite') {
+      await app.jobs.recoverOrphans();
+    }
+    app.jobs.start();
+  }
   const server: Server = app.koa.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -69,8 +75,8 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     // close() stops accepting and waits for in-flight requests; idle keep-alive sockets are closed at once.
     server.close(() => {
-      void app.audit
-        .stop()
+      void Promise.all([app.jobs.stop(), app.audit.stop()])
+        .then(() => app.documents.close())
         .catch(() => undefined) // what is left in the outbox is moved at the next start
         .then(() => sql.close())
         .then(() => process.exit(0));

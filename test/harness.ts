@@ -47,6 +47,8 @@ export interface TestServer {
    * `anonymous` sends no Authorization header.
    */
   request(path: string, init?: RequestInit & { json?: unknown; anonymous?: boolean }): Promise<TestResponse>;
+  /** Runs every due background job to completion, as a separate `npm run worker` process would. */
+  runJobs(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -91,6 +93,9 @@ export async function startServer(backend: Backend, env: Record<string, string> 
   );
   const app = await createApp(config, sql, defs(), createLogger(config.logLevel));
   server.on('request', app.koa.callback());
+  if (config.inProcessJobs) {
+    app.jobs.start();
+  }
   const origin = `http://127.0.0.1:${port}`;
   const base = config.baseUrl;
   const token = await clientCredentialsToken(origin, OPERATOR.id, OPERATOR.secret, 'system/*.cruds');
@@ -122,11 +127,14 @@ export async function startServer(backend: Backend, env: Record<string, string> 
       }
       return { status: res.status, headers: res.headers, body: parsed, text };
     },
+    runJobs: () => app.jobs.drain(),
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      await app.jobs.stop();
+      await app.documents.close();
       await sql.close();
       await dropDatabase?.();
     },
@@ -165,6 +173,7 @@ export function useServer(backend: Backend, env: Record<string, string> = {}): T
       return current().token;
     },
     request: (path, init) => current().request(path, init),
+    runJobs: () => current().runJobs(),
     close: () => current().close(),
   };
 }

@@ -2,15 +2,24 @@ import type { CapabilityStatement, OperationDefinition, Parameters, ParametersPa
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { DocumentPipeline } from '../documents/pipeline.js';
+import type { JobQueue } from '../jobs/job-queue.js';
 import type { Writer } from '../storage/repository.js';
 import { buildCapabilityStatement } from './capability.js';
 import { badRequest, FhirError, issue, notFound } from './outcome.js';
 import type { FhirRouter } from './router.js';
 import type { FhirRequest, FhirResponse } from './types.js';
 
+/** The platform services operations build on, beyond the FHIR router. */
+export interface Platform {
+  jobs: JobQueue;
+  documents: DocumentPipeline;
+}
+
 /** What an operation handler receives: the platform's public API plus the parsed invocation. */
 export interface OperationContext {
   router: FhirRouter;
+  platform: Platform;
   request: FhirRequest;
   level: 'system' | 'type' | 'instance';
   resourceType?: string;
@@ -49,7 +58,10 @@ export class OperationRegistry {
   private readonly byCode = new Map<string, OperationModule[]>();
   private capability?: CapabilityStatement;
 
-  constructor(private readonly router: FhirRouter) {
+  constructor(
+    private readonly router: FhirRouter,
+    private readonly platform: Platform,
+  ) {
     router.operations = this;
   }
 
@@ -100,7 +112,7 @@ export class OperationRegistry {
         bodyResource = body;
       }
     }
-    const result = await op.handler({ router: this.router, request, ...target, params, bodyResource, scope });
+    const result = await op.handler({ router: this.router, platform: this.platform, request, ...target, params, bodyResource, scope });
     return 'status' in result && 'headers' in result ? (result as FhirResponse) : { status: 200, resource: result as Resource, headers: {} };
   }
 

@@ -465,11 +465,17 @@ function specialCondition(sql: Sql, filter: Extract<SearchFilter, { kind: 'speci
           return dateCondition(sql, `${r}.last_updated`, `(${r}.last_updated + interval '1 millisecond')`, prefix, parseDateValue(rest, '_lastUpdated'));
         })
         .join(' OR ')})`;
-    case '_content':
-      // Text content only: string values anywhere in the resource, not JSON keys or punctuation.
-      return `EXISTS (SELECT 1 FROM jsonb_path_query(${r}.content::jsonb, 'strict $.**') AS v(j) WHERE jsonb_typeof(v.j) = 'string' AND (${filter.values
-        .map((v) => `(v.j #>> '{}') ILIKE ${sql.p('%' + escapeLike(v) + '%')}`)
-        .join(' OR ')}))`;
+    case '_content': {
+      // Text content only: string values anywhere in the resource, not JSON keys or punctuation,
+      // and for a DocumentReference the text extracted from its document.
+      const patterns = filter.values.map((v) => sql.p('%' + escapeLike(v) + '%'));
+      return `(EXISTS (SELECT 1 FROM jsonb_path_query(${r}.content::jsonb, 'strict $.**') AS v(j) WHERE jsonb_typeof(v.j) = 'string' AND (${patterns
+        .map((p) => `(v.j #>> '{}') ILIKE ${p}`)
+        .join(' OR ')}))
+        OR (${r}.resource_type = 'DocumentReference' AND EXISTS (SELECT 1 FROM document_text t WHERE t.document_id = ${r}.id AND (${patterns
+          .map((p) => `t.plain ILIKE ${p}`)
+          .join(' OR ')}))))`;
+    }
     case '_text':
       return `(${filter.values.map((v) => `(${r}.content->'text'->>'div') ILIKE ${sql.p('%' + escapeLike(v) + '%')}`).join(' OR ')})`;
   }

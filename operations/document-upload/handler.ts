@@ -1,0 +1,94 @@
+import type { Binary, Bundle, DocumentReference, Patient, Reference } from '@medplum/fhirtypes';
+import { createHash, randomUUID } from 'node:crypto';
+import { checkDocumentContent } from '../../src/documents/content-check.js';
+import { badRequest, FhirError, informational, issue } from '../../src/fhir/outcome.js';
+import { type OperationContext, paramValue } from '../../src/fhir/operations.js';
+import type { FhirResponse } from '../../src/fhir/types.js';
+import { pipelineTaskOf } from '../document-status/handler.js';
+
+const LOINC = 'http://loinc.org';
+const DOCUMENT_TYPES: Record<string, string> = {
+  '11502-2': 'Laboratory report',
+  '34133-9': 'Summary of episode note',
+  '11506-3': 'Progress note',
+  '18842-5': 'Discharge summary',
+  '51851-4': 'Administrative note',
+};
+
+/** DocumentReference/$upload: a document in, Binary + DocumentReference stored, the pipeline started, 202 to poll. */
+export async function handler(ctx: OperationContext): Promise<FhirResponse> {
+  const file = ctx.params.parameter?.find((p) => p.name === 'file')?.valueAttachment;
+  if (!file || file.data === undefined) {
+    throw badRequest('$upload needs a "file" parameter: an Attachment with data (or a form file field named "file")', 'file');
+  }
+  const patient = patientReference(paramValue(ctx.params, 'patient'));
+  const typeCode = String(paramValue(ctx.params, 'type') ?? '11502-2');
+  if (!DOCUMENT_TYPES[typeCode]) {
+    throw badRequest(`Unknown document type "${typeCode}": use one of ${Object.keys(DOCUMENT_TYPES).join(', ')}`, 'type');
+  }
+  // The patient must exist and be within the caller's reach (a 404 or 403 otherwise).
+  await ctx.router.handle({ ...ctx.request, method: 'GET', path: patient.reference!, query: [], body: undefined }, ctx.scope);
+  const bytes = Buffer.from(file.data, 'base64');
+  const mediaType = await checkDocumentContent(bytes, file.contentType, ctx.platform.documents.maxBytes, 'file');
+  if (!mediaType) {
+    throw new FhirError(415, [issue('not-supported', 'file: only PDF, PNG and JPEG documents can be uploaded')]);
+  }
+  const binaryUrl = `urn:uuid:${randomUUID()}`;
+  const documentUrl = `urn:uuid:${randomUUID()}`;
+  const author = ctx.request.access?.context.fhirUser;
+  const description = paramValue(ctx.params, 'description');
+  const binary: Binary = { resourceType: 'Binary', contentType: mediaType, securityContext: patient, data: file.data };
+  const document: DocumentReference = {
+    resourceType: 'DocumentReference',
+    status: 'current',
+    type: { coding: [{ system: LOINC, code: typeCode, display: DOCUMENT_TYPES[typeCode] }] },
+    subject: patient,
+    date: new Date().toISOString(),
+    ...(author ? { author: [{ reference: author }] } : {}),
+    ...(typeof description === 'string' ? { description } : {}),
+    content: [
+      {
+        attachment: {
+          contentType: mediaType,
+          url: binaryUrl,
+          size: bytes.length,
+          hash: createHash('sha1').update(bytes).digest('base64'),
+          ...(file.title ? { title: file.title } : {}),
+        },
+      },
+    ],
+  };
+  const transaction: Bundle = {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: [
+      { fullUrl: binaryUrl, resource: binary, request: { method: 'POST', url: 'Binary' } },
+      { fullUrl: documentUrl, resource: document, request: { method: 'POST', url: 'DocumentReference' } },
+    ],
+  };
+  // Through the router with the caller's own access: the same checks as if they had sent the transaction.
+  const result = await ctx.router.handle({ ...ctx.request, method: 'POST', path: '', query: [], body: transaction, preferReturn: 'minimal' }, ctx.scope);
+  const location = (result.resource as Bundle).entry?.[1]?.response?.location ?? '';
+  const documentId = location.match(/DocumentReference\/([^/]+)/)?.[1];
+  const task = documentId ? await pipelineTaskOf(ctx, documentId) : undefined;
+  if (!documentId || !task) {
+    throw new Error('the uploaded document has no pipeline Task'); // cannot happen: the write hook creates it with the document
+  }
+  const base = ctx.router.options.baseUrl;
+  return {
+    status: 202,
+    resource: informational(`Accepted: DocumentReference/${documentId} is being processed by Task/${task.id}; poll ${base}/Task/${task.id}/$status`),
+    headers: {
+      'Content-Location': `${base}/Task/${task.id}/$status`,
+      Location: `${base}/DocumentReference/${documentId}`,
+    },
+  };
+}
+
+function patientReference(value: unknown): Reference<Patient> {
+  const match = typeof value === 'string' ? value.match(/^(?:Patient\/)?([A-Za-z0-9\-.]{1,64})$/) : null;
+  if (!match) {
+    throw badRequest('$upload needs a "patient" parameter: Patient/[id] or [id]', 'patient');
+  }
+  return { reference: `Patient/${match[1]}` };
+}

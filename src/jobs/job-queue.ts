@@ -1,0 +1,182 @@
+import type { Logger } from '../logger.js';
+import type { SqlClient, SqlExecutor } from '../storage/sql.js';
+
+export interface Job<P = unknown> {
+  id: string;
+  kind: string;
+  payload: P;
+  attempts: number;
+  maxAttempts: number;
+}
+
+/** A failure that will not go away by retrying (a corrupt document): the job fails at once. */
+export class PermanentJobError extends Error {}
+
+export interface JobHandler {
+  run(job: Job): Promise<void>;
+  /** Told when the job has failed for good, with the reason (e.g. to mark the Task it tracks). */
+  failed?(job: Job, reason: string): Promise<void>;
+}
+
+interface JobRow {
+  id: string | number;
+  kind: string;
+  payload: unknown;
+  attempts: number;
+  max_attempts: number;
+}
+
+export interface JobQueueOptions {
+  /** How long a claimed job is held before another worker may take it over (its worker is presumed dead). */
+  leaseMs?: number;
+  /** Idle polling interval; new jobs enqueued in this process wake the worker at once. */
+  pollMs?: number;
+  /** First retry delay; doubles with each attempt. */
+  backoffMs?: number;
+  concurrency?: number;
+}
+
+/**
+ * Durable background jobs in the database, so they survive restarts and any number of API or
+ * worker processes share them. A job is enqueued inside the transaction of the write that causes it
+ * (it exists exactly when the write does); workers claim due jobs with FOR UPDATE SKIP LOCKED under
+ * a lease, retry transient failures with exponential backoff, and fail a job alone when it keeps failing.
+ */
+export class JobQueue {
+  private readonly handlers = new Map<string, JobHandler>();
+  private running = false;
+  private wake?: () => void;
+  private readonly loops: Promise<void>[] = [];
+  private readonly leaseMs: number;
+  private readonly pollMs: number;
+  private readonly backoffMs: number;
+  private readonly concurrency: number;
+
+  constructor(
+    private readonly sql: SqlClient,
+    private readonly logger: Logger,
+    options: JobQueueOptions = {},
+  ) {
+    this.leaseMs = options.leaseMs ?? 2 * 60_000;
+    this.pollMs = options.pollMs ?? 1000;
+    this.backoffMs = options.backoffMs ?? 2000;
+    this.concurrency = options.concurrency ?? 1;
+  }
+
+  handle(kind: string, handler: JobHandler): void {
+    this.handlers.set(kind, handler);
+  }
+
+  /** Adds a job in the caller's transaction. */
+  async enqueue(db: SqlExecutor, kind: string, payload: unknown, maxAttempts = 5): Promise<string> {
+    const rows = await db.query<{ id: string | number }>('INSERT INTO job (kind, payload, max_attempts) VALUES ($1, $2, $3) RETURNING id', [
+      kind,
+      JSON.stringify(payload),
+      maxAttempts,
+    ]);
+    // Committed a moment later by the caller; a worker in this process looks as soon as it can.
+    setImmediate(() => this.wake?.());
+    return String(rows[0].id);
+  }
+
+  /**
+   * Jobs marked running that no process can be running: with the embedded database only this
+   * process uses it, so after a restart they are queued again at once rather than after their lease.
+   */
+  async recoverOrphans(): Promise<void> {
+    await this.sql.query("UPDATE job SET status = 'queued', run_after = now() WHERE status = 'running'");
+  }
+
+  start(): void {
+    if (this.running) {
+      return;
+    }
+    this.running = true;
+    for (let i = 0; i < this.concurrency; i++) {
+      this.loops.push(this.loop());
+    }
+  }
+
+  /** Stops claiming; waits for the jobs in hand to finish. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await Promise.all(this.loops.splice(0));
+  }
+
+  /** Runs due jobs until none is left (tests and the worker's drain on shutdown). */
+  async drain(): Promise<void> {
+    while (await this.runOne()) {
+      // keep going
+    }
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      let worked = false;
+      try {
+        worked = await this.runOne();
+      } catch (err) {
+        this.logger.error({ err: errorText(err) }, 'job queue: claiming a job failed');
+      }
+      if (!worked && this.running) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.pollMs);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    }
+  }
+
+  /** Claims and runs one due job; false when there is none. */
+  async runOne(): Promise<boolean> {
+    const kinds = [...this.handlers.keys()];
+    const rows = await this.sql.query<JobRow>(
+      `UPDATE job SET status = 'running', attempts = attempts + 1, lease_until = now() + ($2::int * interval '1 millisecond')
+       WHERE id = (
+         SELECT id FROM job
+         WHERE kind = ANY($1::text[]) AND run_after <= now()
+           AND (status = 'queued' OR (status = 'running' AND lease_until < now()))
+         ORDER BY run_after, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+       RETURNING id, kind, payload, attempts, max_attempts`,
+      [kinds, this.leaseMs],
+    );
+    const row = rows[0];
+    if (!row) {
+      return false;
+    }
+    const job: Job = {
+      id: String(row.id),
+      kind: row.kind,
+      payload: typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload,
+      attempts: row.attempts,
+      maxAttempts: row.max_attempts,
+    };
+    try {
+      await this.handlers.get(job.kind)!.run(job);
+      await this.sql.query("UPDATE job SET status = 'done', finished_at = now(), last_error = NULL WHERE id = $1", [job.id]);
+    } catch (err) {
+      const permanent = err instanceof PermanentJobError || job.attempts >= job.maxAttempts;
+      const delay = this.backoffMs * 2 ** (job.attempts - 1);
+      this.logger.warn({ job: job.id, kind: job.kind, attempt: job.attempts, permanent, err: errorText(err) }, 'job failed');
+      await this.sql.query(
+        permanent
+          ? "UPDATE job SET status = 'failed', finished_at = now(), last_error = $2 WHERE id = $1"
+          : "UPDATE job SET status = 'queued', run_after = now() + ($3::int * interval '1 millisecond'), last_error = $2 WHERE id = $1",
+        permanent ? [job.id, errorText(err)] : [job.id, errorText(err), delay],
+      );
+      if (permanent) {
+        await this.handlers.get(job.kind)!.failed?.(job, errorText(err));
+      }
+    }
+    return true;
+  }
+}
+
+/** Error messages only: a job's payload and stack may carry PHI, the message is written by our code. */
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
