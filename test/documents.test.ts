@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BACKENDS, clientCredentialsToken, create, hasSharedData, OPERATOR, SHARED_DATA, type TestServer, useServer } from './harness.js';
 import { generateLabDocuments } from './fixtures/lab-documents.js';
+import { PDFDocument, StandardFonts } from 'pdf-lib';
 
 /**
  * The document pipeline through the HTTP API: uploads (raw Binary, form, Parameters), rejections
@@ -220,6 +221,40 @@ describe.each(BACKENDS)('document pipeline on %s', (backend) => {
     const truth = firstOf('digital-pdf');
     const good = await upload(server, patientId, readFileSync(join(docs.dir, truth.document)), 'application/pdf', truth.document);
     expect((await waitForTask(server, good.headers.get('Content-Location')!)).status).toBe(200);
+  });
+
+  test('a licence document becomes a Practitioner qualification pending review, with a verification Task for an admin', async () => {
+    const practitioner = await create(server, { resourceType: 'Practitioner', name: [{ family: 'Okafor', given: ['Ngozi'] }] });
+    const pdf = await PDFDocument.create();
+    const page = pdf.addPage([612, 792]);
+    const font = await pdf.embedFont(StandardFonts.TimesRoman);
+    const lines = [
+      'State Board of Medicine',
+      'This is to certify that Ngozi Okafor',
+      'is licensed to practise as a',
+      'Doctor of Medicine',
+      'License No: MD-204518',
+      'Issued on 14 March 2019',
+    ];
+    lines.forEach((text, i) => page.drawText(text, { x: 90, y: 680 - i * 40, size: 18, font }));
+    const form = new FormData();
+    form.append('practitioner', `Practitioner/${practitioner.id}`);
+    form.append('file', new Blob([await pdf.save()], { type: 'application/pdf' }), 'licence.pdf');
+    const res = await server.request('DocumentReference/$upload', { method: 'POST', body: form });
+    expect(res.status).toBe(202);
+    const done = await waitForTask(server, res.headers.get('Content-Location')!);
+    expect(done.status).toBe(200);
+    const updated = (await server.request(`Practitioner/${practitioner.id}`)).body;
+    expect(updated.qualification).toHaveLength(1);
+    const [q] = updated.qualification;
+    expect(q.code.text).toBe('Doctor of Medicine');
+    expect(q.identifier).toEqual([{ value: 'MD-204518' }]);
+    expect(q.period).toEqual({ start: '2019-03-14' });
+    expect(q.issuer).toEqual({ display: 'State Board of Medicine' });
+    expect(q.extension.find((e: { url: string }) => e.url.endsWith('/qualification-verification-status')).valueCode).toBe('pending-review');
+    const tasks = await server.request(`Task?focus=Practitioner/${practitioner.id}&code=https://carelens.dev/fhir/CodeSystem/task-code|verify-credential`);
+    expect(tasks.body.entry).toHaveLength(1);
+    expect(tasks.body.entry[0].resource.status).toBe('requested');
   });
 
   test('an upload needs create access to Binary and DocumentReference, and a known patient', async () => {

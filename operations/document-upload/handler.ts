@@ -1,4 +1,4 @@
-import type { Binary, Bundle, DocumentReference, Patient, Reference } from '@medplum/fhirtypes';
+import type { Binary, Bundle, DocumentReference, Patient, Practitioner, Reference } from '@medplum/fhirtypes';
 import { createHash, randomUUID } from 'node:crypto';
 import { checkDocumentContent } from '../../src/documents/content-check.js';
 import { badRequest, FhirError, informational, issue } from '../../src/fhir/outcome.js';
@@ -7,6 +7,7 @@ import type { FhirResponse } from '../../src/fhir/types.js';
 import { pipelineTaskOf } from '../document-status/handler.js';
 
 const LOINC = 'http://loinc.org';
+const CREDENTIAL_TYPE = { coding: [{ system: 'https://carelens.dev/fhir/CodeSystem/document-type', code: 'credential', display: 'Practitioner credential (degree or licence)' }] };
 const DOCUMENT_TYPES: Record<string, string> = {
   '11502-2': 'Laboratory report',
   '34133-9': 'Summary of episode note',
@@ -21,13 +22,15 @@ export async function handler(ctx: OperationContext): Promise<FhirResponse> {
   if (!file || file.data === undefined) {
     throw badRequest('$upload needs a "file" parameter: an Attachment with data (or a form file field named "file")', 'file');
   }
-  const patient = patientReference(paramValue(ctx.params, 'patient'));
-  const typeCode = String(paramValue(ctx.params, 'type') ?? '11502-2');
-  if (!DOCUMENT_TYPES[typeCode]) {
+  const subject = subjectReference(paramValue(ctx.params, 'patient'), paramValue(ctx.params, 'practitioner'));
+  const isCredential = subject.reference!.startsWith('Practitioner/');
+  const typeCode = String(paramValue(ctx.params, 'type') ?? (isCredential ? 'credential' : '11502-2'));
+  const type = isCredential ? CREDENTIAL_TYPE : DOCUMENT_TYPES[typeCode] && { coding: [{ system: LOINC, code: typeCode, display: DOCUMENT_TYPES[typeCode] }] };
+  if (!type) {
     throw badRequest(`Unknown document type "${typeCode}": use one of ${Object.keys(DOCUMENT_TYPES).join(', ')}`, 'type');
   }
-  // The patient must exist and be within the caller's reach (a 404 or 403 otherwise).
-  await ctx.router.handle({ ...ctx.request, method: 'GET', path: patient.reference!, query: [], body: undefined }, ctx.scope);
+  // The subject must exist and be within the caller's reach (a 404 or 403 otherwise).
+  await ctx.router.handle({ ...ctx.request, method: 'GET', path: subject.reference!, query: [], body: undefined }, ctx.scope);
   const bytes = Buffer.from(file.data, 'base64');
   const mediaType = await checkDocumentContent(bytes, file.contentType, ctx.platform.documents.maxBytes, 'file');
   if (!mediaType) {
@@ -37,12 +40,12 @@ export async function handler(ctx: OperationContext): Promise<FhirResponse> {
   const documentUrl = `urn:uuid:${randomUUID()}`;
   const author = ctx.request.access?.context.fhirUser;
   const description = paramValue(ctx.params, 'description');
-  const binary: Binary = { resourceType: 'Binary', contentType: mediaType, securityContext: patient, data: file.data };
+  const binary: Binary = { resourceType: 'Binary', contentType: mediaType, securityContext: subject, data: file.data };
   const document: DocumentReference = {
     resourceType: 'DocumentReference',
     status: 'current',
-    type: { coding: [{ system: LOINC, code: typeCode, display: DOCUMENT_TYPES[typeCode] }] },
-    subject: patient,
+    type,
+    subject,
     date: new Date().toISOString(),
     ...(author ? { author: [{ reference: author }] } : {}),
     ...(typeof description === 'string' ? { description } : {}),
@@ -85,10 +88,16 @@ export async function handler(ctx: OperationContext): Promise<FhirResponse> {
   };
 }
 
-function patientReference(value: unknown): Reference<Patient> {
-  const match = typeof value === 'string' ? value.match(/^(?:Patient\/)?([A-Za-z0-9\-.]{1,64})$/) : null;
-  if (!match) {
-    throw badRequest('$upload needs a "patient" parameter: Patient/[id] or [id]', 'patient');
+/** The patient a clinical document is about, or the practitioner whose credential it is: exactly one. */
+function subjectReference(patient: unknown, practitioner: unknown): Reference<Patient | Practitioner> {
+  if ((patient === undefined) === (practitioner === undefined)) {
+    throw badRequest('$upload needs exactly one of "patient" (Patient/[id] or [id]) or "practitioner" (for a credential document)', 'patient');
   }
-  return { reference: `Patient/${match[1]}` };
+  const type = patient !== undefined ? 'Patient' : 'Practitioner';
+  const value = patient ?? practitioner;
+  const match = typeof value === 'string' ? value.match(new RegExp(`^(?:${type}/)?([A-Za-z0-9\\-.]{1,64})$`)) : null;
+  if (!match) {
+    throw badRequest(`"${type.toLowerCase()}" must be ${type}/[id] or [id]`, type.toLowerCase());
+  }
+  return { reference: `${type}/${match[1]}` };
 }

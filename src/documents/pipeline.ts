@@ -1,4 +1,4 @@
-import type { Attachment, DocumentReference, Extension, Observation, Task } from '@medplum/fhirtypes';
+import type { Attachment, DocumentReference, Extension, Observation, Practitioner, PractitionerQualification, Task } from '@medplum/fhirtypes';
 import { createHash } from 'node:crypto';
 import type { OcrProvider } from '../ai/ocr.js';
 import { FhirError } from '../fhir/outcome.js';
@@ -7,6 +7,7 @@ import type { SearchRequest } from '../fhir/search/types.js';
 import type { Logger } from '../logger.js';
 import type { Repository, StoredResource, Writer } from '../storage/repository.js';
 import { checkDocumentContent, DOCUMENT_MEDIA_TYPES, inlineDocuments } from './content-check.js';
+import { type Credential, parseCredential } from './credential-parser.js';
 import { DocumentRejected, type DocumentText } from './document-text.js';
 import { extractText } from './extract-text.js';
 import { type LabReport, type LabResult, parseLabResults } from './lab-parser.js';
@@ -18,6 +19,8 @@ export const TASK_CODES = `${CARELENS}/CodeSystem/task-code`;
 export const PIPELINE_STATUS = `${CARELENS}/CodeSystem/document-pipeline-status`;
 export const CONFIDENCE_URL = `${CARELENS}/StructureDefinition/extraction-confidence`;
 export const NORMALIZED_URL = `${CARELENS}/StructureDefinition/normalized-value`;
+export const QUALIFICATION_STATUS_URL = `${CARELENS}/StructureDefinition/qualification-verification-status`;
+export const SOURCE_DOCUMENT_URL = `${CARELENS}/StructureDefinition/source-document`;
 export const REVIEW_TAG = { system: `${CARELENS}/CodeSystem/review`, code: 'needs-review', display: 'Extracted value needs clinician review' };
 
 /** The stages a document goes through, as the pipeline Task's businessStatus. */
@@ -144,9 +147,11 @@ export class DocumentPipeline {
       [documentId, Number(doc.meta?.versionId ?? 1), JSON.stringify(text), plainText(text)],
     );
     await this.setStage(taskId, 'EXTRACTED');
-    const report = parseLabResults(text);
+    // A document about a practitioner is a credential (degree, licence); one about a patient, a lab report.
+    const credential = doc.subject?.reference?.startsWith('Practitioner/') ? parseCredential(text) : undefined;
+    const report = credential ? undefined : parseLabResults(text);
     await this.repo.transaction(async (w) => {
-      const observations = await this.writeObservations(w, doc, report);
+      const outputs = credential ? [await this.writeQualification(w, doc, credential)] : await this.writeObservations(w, doc, report!);
       const task = (await this.repo.read('Task', taskId, w.tx)).resource as Task & { id: string };
       await w.update<Task>({
         ...task,
@@ -157,11 +162,11 @@ export class DocumentPipeline {
         output: [
           { type: { text: 'pages' }, valueInteger: text.pages.length },
           { type: { text: 'text-method' }, valueCode: text.method },
-          ...observations.map((o) => ({ type: { text: 'Observation' }, valueReference: { reference: `Observation/${o.id}` } })),
+          ...outputs.map((o) => ({ type: { text: o.resourceType }, valueReference: { reference: `${o.resourceType}/${o.id}` } })),
         ],
       });
     });
-    this.logger.info({ job: job.id, task: taskId, pages: text.pages.length, results: report.results.length }, 'document extracted');
+    this.logger.info({ job: job.id, task: taskId, pages: text.pages.length, results: report?.results.length ?? 1 }, 'document extracted');
   }
 
   private async failed(job: Job, reason: string): Promise<void> {
@@ -263,6 +268,43 @@ export class DocumentPipeline {
       }
     }
     return written;
+  }
+
+  /**
+   * A credential read from a document becomes a qualification of the Practitioner, pending review,
+   * replacing one read earlier from the same document; an admin gets a Task to verify it.
+   */
+  private async writeQualification(w: Writer, doc: DocumentReference & { id: string }, credential: Credential): Promise<StoredResource> {
+    const practitioner = (await this.repo.read('Practitioner', doc.subject!.reference!.split('/')[1], w.tx)).resource as Practitioner & { id: string };
+    const source = `DocumentReference/${doc.id}`;
+    const qualification: PractitionerQualification = {
+      extension: [
+        { url: QUALIFICATION_STATUS_URL, valueCode: 'pending-review' },
+        { url: SOURCE_DOCUMENT_URL, valueReference: { reference: source } },
+        { url: CONFIDENCE_URL, valueDecimal: Math.round(credential.confidence * 1000) / 1000 },
+      ],
+      ...(credential.licenceNumber ? { identifier: [{ value: credential.licenceNumber }] } : {}),
+      code: { text: credential.title ?? 'Qualification (not read: see the document)' },
+      ...(credential.issued ? { period: { start: credential.issued } } : {}),
+      ...(credential.issuer ? { issuer: { display: credential.issuer } } : {}),
+    };
+    const others = (practitioner.qualification ?? []).filter(
+      (q) => !q.extension?.some((e) => e.url === SOURCE_DOCUMENT_URL && e.valueReference?.reference === source),
+    );
+    const { stored } = await w.update<Practitioner & { id: string }>({ ...practitioner, qualification: [...others, qualification] });
+    await w.create<Task>({
+      resourceType: 'Task',
+      status: 'requested',
+      intent: 'order',
+      priority: 'routine',
+      code: { coding: [{ system: TASK_CODES, code: 'verify-credential', display: 'Verify a practitioner credential read from a document' }] },
+      description: `Verify ${qualification.code.text}${credential.licenceNumber ? ` (${credential.licenceNumber})` : ''} against the document and the issuer`,
+      focus: { reference: `Practitioner/${practitioner.id}` },
+      reasonReference: { reference: source },
+      performerType: [{ text: 'Administrator' }],
+      authoredOn: w.now,
+    });
+    return stored;
   }
 
   private async openReview(w: Writer, observationId: string): Promise<boolean> {
