@@ -94,7 +94,7 @@ export class TesseractOcr implements OcrProvider {
       width: size.width,
       height: size.height,
       method: 'tesseract',
-      lines: readingOrder(toLines(data.blocks ?? [])),
+      lines: toLines(data.blocks ?? []),
     };
   }
 }
@@ -123,26 +123,4 @@ function toLines(blocks: Tesseract.Block[]): TextLine[] {
 
 function box(bbox: Tesseract.Bbox): { x: number; y: number; width: number; height: number } {
   return { x: bbox.x0, y: bbox.y0, width: bbox.x1 - bbox.x0, height: bbox.y1 - bbox.y0 };
-}
-
-/**
- * Tesseract emits lines block by block, so two tables side by side come out one after the other.
- * The TextPage contract is rows top to bottom and left to right within a row (as the PDF text layer
- * gives them), so lines that overlap vertically by more than half the smaller height share a row.
- */
-function readingOrder(lines: TextLine[]): TextLine[] {
-  const sorted = [...lines].sort((a, b) => a.y + a.height / 2 - (b.y + b.height / 2));
-  const rows: { top: number; bottom: number; lines: TextLine[] }[] = [];
-  for (const line of sorted) {
-    const row = rows.at(-1);
-    const overlap = row ? Math.min(row.bottom, line.y + line.height) - Math.max(row.top, line.y) : 0;
-    if (row && overlap > 0.5 * Math.min(row.bottom - row.top, line.height)) {
-      row.lines.push(line);
-      row.top = Math.min(row.top, line.y);
-      row.bottom = Math.max(row.bottom, line.y + line.height);
-    } else {
-      rows.push({ top: line.y, bottom: line.y + line.height, lines: [line] });
-    }
-  }
-  return rows.flatMap((row) => row.lines.sort((a, b) => a.x - b.x));
 }

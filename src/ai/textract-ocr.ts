@@ -77,7 +77,7 @@ export class TextractOcr implements OcrProvider {
  * Textract's reading order for LINE blocks, except that the lines inside a table are replaced by one
  * line per table row, emitted where the table's first line was.
  */
-export function blocksToLines(blocks: Block[], width: number, height: number): TextLine[] {
+function blocksToLines(blocks: Block[], width: number, height: number): TextLine[] {
   const byId = new Map<string, Block>();
   for (const block of blocks) {
     if (block.Id) {

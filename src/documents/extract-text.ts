@@ -9,8 +9,9 @@ import { sniffMediaType, type DocumentMediaType } from './sniff.js';
  * The one entry point from document bytes to positioned text. Digital PDFs keep their text layer
  * (exact, instant); scanned PDF pages and images go through render → preprocess → OCR.
  * Coordinates come back in the page's own units: PDF points for PDF pages, pixels of the uploaded
- * image for images (OCR runs on an upscaled or deskewed copy; positions are scaled back, while
- * deskew leaves them in the straightened frame, which differs by at most a few pixels per degree).
+ * image for images. OCR runs on an upscaled and deskewed copy: upscaling is undone, the deskew is not,
+ * so positions are those of the straightened page (rotated about its centre by the measured skew,
+ * ≈ 35 px per degree at the corners of a 300-dpi page), which keeps each row on one horizontal line.
  */
 export async function extractText(bytes: Uint8Array, mediaType: DocumentMediaType, ocr: OcrProvider): Promise<DocumentText> {
   const actual = sniffMediaType(bytes);
@@ -65,7 +66,8 @@ async function recognise(
   // Textract does its own binarisation and deskew and reads grayscale better than a thresholded copy;
   // it only needs encoded bytes, so an uploaded image goes to it untouched.
   if (ocr.name === 'textract' && input instanceof Uint8Array) {
-    return ocr.recognise({ number, mediaType, bytes: input });
+    const page = await ocr.recognise({ number, mediaType, bytes: input });
+    return { ...page, lines: mergeRows(page.lines) };
   }
   const tesseract = ocr.name === 'tesseract';
   const prepared = await preprocessImage(input, { deskew: tesseract, binarise: tesseract });
@@ -74,8 +76,46 @@ async function recognise(
     ...page,
     width: Math.round(page.width / prepared.scale),
     height: Math.round(page.height / prepared.scale),
-    lines: scaleLines(page.lines, 1 / prepared.scale),
+    lines: scaleLines(mergeRows(page.lines), 1 / prepared.scale),
   };
+}
+
+/**
+ * OCR engines cut a table row into one line per cell when the columns are far apart (tesseract treats
+ * each column as a block), and emit blocks column by column. The lab parser reads a row as one line
+ * whose cells are separated by wide gaps between word boxes, as the PDF text layer delivers it, so
+ * lines whose vertical centres fall within each other's band are merged, words left to right.
+ */
+function mergeRows(lines: TextLine[]): TextLine[] {
+  // Medians over the words, so a speck or a tall bracket glued to a line does not shift it off its row.
+  const centre = (line: TextLine): number => median(line.words.map((word) => word.y + word.height / 2), line.y + line.height / 2);
+  const height = (line: TextLine): number => median(line.words.map((word) => word.height), line.height);
+  const sorted = lines.map((line) => ({ line, centre: centre(line), height: height(line) })).sort((a, b) => a.centre - b.centre);
+  const rows: TextLine[][] = [];
+  let seed: (typeof sorted)[number] | undefined;
+  for (const entry of sorted) {
+    // Compared with the row's first line, so a row cannot creep downwards line by line.
+    if (seed && Math.abs(entry.centre - seed.centre) < 0.5 * Math.min(seed.height, entry.height)) {
+      rows[rows.length - 1].push(entry.line);
+    } else {
+      rows.push([entry.line]);
+      seed = entry;
+    }
+  }
+  return rows.map((row) => {
+    if (row.length === 1) {
+      return row[0];
+    }
+    row.sort((a, b) => a.x - b.x);
+    const words = row.flatMap((line) => line.words).sort((a, b) => a.x - b.x);
+    const x = Math.min(...row.map((line) => line.x));
+    const y = Math.min(...row.map((line) => line.y));
+    const right = Math.max(...row.map((line) => line.x + line.width));
+    const bottom = Math.max(...row.map((line) => line.y + line.height));
+    const weight = (line: TextLine): number => Math.max(1, line.words.length);
+    const confidence = row.reduce((sum, line) => sum + line.confidence * weight(line), 0) / row.reduce((sum, line) => sum + weight(line), 0);
+    return { text: words.map((word) => word.text).join(' '), x, y, width: right - x, height: bottom - y, confidence, words };
+  });
 }
 
 function scaleLines(lines: TextLine[], factor: number): TextLine[] {
@@ -90,4 +130,13 @@ function scaleLines(lines: TextLine[], factor: number): TextLine[] {
     height: box.height * factor,
   });
   return lines.map((line) => ({ ...scale(line), words: line.words.map(scale) }));
+}
+
+function median(values: number[], fallback: number): number {
+  if (values.length === 0) {
+    return fallback;
+  }
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }

@@ -67,7 +67,7 @@ function toGray(rgba: Uint8ClampedArray, pixels: number): Uint8Array {
 }
 
 /** Otsu's threshold: the gray level that maximises the between-class variance of ink and paper. */
-export function otsuThreshold(gray: Uint8Array): number {
+function otsuThreshold(gray: Uint8Array): number {
   const histogram = new Uint32Array(256);
   for (let i = 0; i < gray.length; i++) {
     histogram[gray[i]]++;

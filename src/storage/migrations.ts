@@ -157,6 +157,7 @@ const MIGRATIONS: readonly string[] = [
     finished_at timestamptz
   );
   CREATE INDEX job_due_idx ON job (run_after) WHERE status IN ('queued', 'running');
+  CREATE INDEX job_document_idx ON job ((payload->>'documentId')) WHERE kind = 'document-extract';
 
   -- The text of each processed document, line by line with positions, for later stages (lab values, RAG).
   CREATE TABLE document_text (
