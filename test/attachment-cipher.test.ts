@@ -13,7 +13,9 @@ describe('document content encryption at rest', () => {
     expect(sealed.data).not.toBe(binary.data);
     const rotated = new AttachmentCipher([newKey, oldKey]);
     expect(rotated.open(structuredClone(sealed))).toEqual(binary);
-    expect(rotated.seal(binary)._data?.extension?.[0].valueString).toMatch(/^k2026:/);
+    // The key id sits in the primitive extension of `data` (`_data` in FHIR JSON).
+    const marker = (rotated.seal(binary) as Binary & { _data?: { extension?: { valueString?: string }[] } })._data?.extension?.[0];
+    expect(marker?.valueString).toMatch(/^k2026:/);
   });
 
   test('a value whose key was removed, or which was moved to another resource, does not open', () => {
