@@ -110,6 +110,8 @@ export function lookupLabel(label: string): Analyte[] | undefined {
   if (key === '') return undefined;
   return (
     BY_KEY.get(key) ??
+    // OCR reads the "1" of A1c as l or I ("HbAlc", "Hemoglobin AIc").
+    BY_KEY.get(key.replace(/\b(hb|hgb)?a[il]c\b/g, '$1a1c')) ??
     BY_KEY.get(withoutQualifiers(key)) ??
     BY_KEY.get(withoutQualifiers(normaliseLabel(label.replace(/\([^)]*\)/g, ' '))))
   );

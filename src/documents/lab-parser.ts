@@ -9,7 +9,7 @@
  */
 import type { DocumentText, TextBox, TextLine, TextPage } from './document-text.js';
 import { codeForUnit, isPlausible, matchLabel, toCanonical, lookupLabel, type Analyte } from './lab-analytes.js';
-import { parseUnit } from './units.js';
+import { parseUnit, unitCandidates } from './units.js';
 
 export type Comparator = '<' | '<=' | '>' | '>=';
 export type AbnormalFlag = 'H' | 'L' | 'HH' | 'LL' | 'A' | 'N';
@@ -85,25 +85,68 @@ const MAX_LABEL_WORDS = 8;
 
 export function parseLabResults(text: DocumentText): LabReport {
   const results: LabResult[] = [];
-  const dates: { specimen?: RawDate; report?: RawDate } = {};
+  const dates: FoundDates = {};
+  let latestColumn: string | undefined;
   for (const page of text.pages) {
     let columns: DateColumn[] = [];
-    for (const line of page.lines) {
+    let headings: DateHeading[] = [];
+    for (const line of mergeRows(page.lines)) {
       const tokens = tokenise(line);
       const found = parseLine(tokens, page, line, columns);
       results.push(...found);
       if (found.length === 0) {
-        columns = dateColumns(tokens) ?? columns;
-        findDates(line.text, dates);
+        const header = dateColumns(tokens);
+        if (header) {
+          columns = header;
+          latestColumn ??= header.reduce((a, b) => (b.date > a.date ? b : a)).date;
+        }
+        findDatesBelow(tokens, headings, dates);
+        headings = findDates(line.text, tokens, dates);
+      } else {
+        headings = [];
       }
     }
   }
+  // A cumulative report names no collection date: its current column's heading is one.
+  dates.specimen ??= latestColumn ? { year: +latestColumn.slice(0, 4), first: +latestColumn.slice(4, 6), second: +latestColumn.slice(6), kind: 'ymd' } : undefined;
   const dayFirst = !results.some((r) => r.ucum === 'mg/dL' || r.ucum === 'g/dL' || r.ucum === '10*3/uL');
   return {
     specimenDate: dates.specimen && isoDate(dates.specimen, dayFirst),
     reportDate: dates.report && isoDate(dates.report, dayFirst),
     results,
   };
+}
+
+/**
+ * OCR engines split one table row into several lines (label, value, unit as separate blocks), and
+ * side-by-side tables print their rows a point or two apart; lines that share a row and do not
+ * overlap horizontally are read as one, left to right.
+ */
+function mergeRows(lines: TextLine[]): TextLine[] {
+  const rows: TextLine[][] = [];
+  for (const line of [...lines].sort((a, b) => a.y - b.y)) {
+    const centre = line.y + line.height / 2;
+    const row = rows.find((members) =>
+      members.every(
+        (other) =>
+          Math.abs(other.y + other.height / 2 - centre) <= 0.5 * Math.min(other.height, line.height) &&
+          (other.x + other.width <= line.x || line.x + line.width <= other.x),
+      ),
+    );
+    if (row) row.push(line);
+    else rows.push([line]);
+  }
+  return rows.map((members) => {
+    if (members.length === 1) return members[0];
+    members.sort((a, b) => a.x - b.x);
+    const words = members.flatMap((m) => m.words);
+    const x = Math.min(...members.map((m) => m.x));
+    const y = Math.min(...members.map((m) => m.y));
+    const right = Math.max(...members.map((m) => m.x + m.width));
+    const bottom = Math.max(...members.map((m) => m.y + m.height));
+    const confidence = members.reduce((sum, m) => sum + m.confidence * m.words.length, 0) / Math.max(1, words.length);
+    return { text: members.map((m) => m.text).join(' '), x, y, width: right - x, height: bottom - y, confidence, words };
+  });
 }
 
 function tokenise(line: TextLine): Token[] {
@@ -245,8 +288,8 @@ function readComparator(text: string | undefined): Comparator | undefined {
 }
 
 function toNumber(text: string): { value: number; decimals: number } {
-  // "1,200" groups thousands; "4,5" is a decimal comma.
-  const normalised = /^\d{1,3}(,\d{3})+$/.test(text) ? text.replace(/,/g, '') : text.replace(',', '.');
+  // "1,200" groups thousands; "4,5" is a decimal comma; "05" is 0.5 with the point lost (OCR).
+  const normalised = /^\d{1,3}(,\d{3})+$/.test(text) ? text.replace(/,/g, '') : text.replace(',', '.').replace(/^0(?=\d)/, '0.');
   const decimals = normalised.includes('.') ? normalised.length - normalised.indexOf('.') - 1 : 0;
   return { value: Number(normalised), decimals };
 }
@@ -300,13 +343,30 @@ function readRange(tokens: Token[], index: number): { range: ReferenceRange; end
   return undefined;
 }
 
-/** A unit starting at `index`, possibly printed as several words ("mL/min/1.73 m2", "x10^9 /L"). */
-function readUnit(tokens: Token[], index: number): { printed: string; ucum: string; end: number } | undefined {
+interface UnitHit {
+  printed: string;
+  /** UCUM codes the printed unit may stand for, most likely first (one, unless OCR garbled it). */
+  candidates: string[];
+  end: number;
+}
+
+/**
+ * A unit starting at `index`, possibly printed as several words ("mL/min/1.73 m2", "x10^9 /L").
+ * OCR text is also read loosely, one word at a time.
+ */
+function readUnit(tokens: Token[], index: number): UnitHit | undefined {
   for (let end = Math.min(tokens.length, index + 3); end > index; end--) {
     if (end - 1 > index && tokens[end - 1].gap >= NEW_CELL_GAP) continue;
     const printed = joinTokens(tokens, index, end);
     const ucum = parseUnit(printed);
-    if (ucum) return { printed, ucum, end };
+    if (ucum) return { printed, candidates: tokens[index].confidence < 1 ? unitCandidates(printed) : [ucum], end };
+  }
+  const token = tokens[index];
+  // "LL" is a critical-low flag unless no unit follows, when it is L/L with the slash lost.
+  const flagged = readFlag(token.text) !== undefined && index + 1 < tokens.length && readUnit(tokens, index + 1) !== undefined;
+  if (token.confidence < 1 && !readNumber(tokens, index) && !flagged) {
+    const candidates = unitCandidates(token.text);
+    if (candidates.length > 0) return { printed: token.text, candidates, end: index + 1 };
   }
   return undefined;
 }
@@ -323,9 +383,11 @@ function parseResultAt(tokens: Token[], start: number, page: TextPage, line: Tex
   while (index < tokens.length && /^[:=\-–]$/.test(tokens[index].text)) index++;
 
   const values: NumberToken[] = [];
-  let unit: { printed: string; ucum: string } | undefined;
+  let unit: UnitHit | undefined;
   let range: ReferenceRange | undefined;
   let flag: AbnormalFlag | undefined;
+  /** OCR left an unreadable word where the unit belongs. */
+  let garbledUnit = false;
   // Unit printed with the name, e.g. "Glucose (mg/dL) 95".
   const early = index < tokens.length ? readUnit(tokens, index) : undefined;
   if (early) {
@@ -356,6 +418,11 @@ function parseResultAt(tokens: Token[], start: number, page: TextPage, line: Tex
       continue;
     }
     const flagHere = readFlag(tokens[index].text);
+    if (!flagHere && !unit && !range && tokens[index].confidence < 1 && /^[^\d\s]{1,6}$/.test(tokens[index].text)) {
+      garbledUnit = true;
+      index++;
+      continue;
+    }
     if (flagHere) {
       // A flag belongs to the value just before it; in cumulative rows only the first one counts.
       if (values.length === 1 && !flag) flag = flagHere;
@@ -365,15 +432,16 @@ function parseResultAt(tokens: Token[], start: number, page: TextPage, line: Tex
     }
     break;
   }
-  if (values.length === 0) return undefined;
+  if (values.length === 0 || continuesAsProse(tokens, index)) return undefined;
   const chosen = chooseColumn(values, columns);
   const value = { ...chosen, flag: chosen.flag ?? (chosen === values[0] ? flag : undefined) };
 
-  const resolved = resolveAnalyte(label.analytes, unit?.ucum);
+  const ocr = tokens.slice(start, index).some((t) => t.confidence < 1);
+  const resolved = resolveAnalyte(label.analytes, unit?.candidates, value.value, garbledUnit);
   if (!resolved) return undefined;
   const used = tokens.slice(start, index);
   const ocrConfidence = used.reduce((sum, t) => sum + t.confidence, 0) / used.length;
-  const repaired = ocrConfidence < 1 ? repairDecimal(resolved.analyte, value, resolved.ucum, range) : undefined;
+  const repaired = ocr ? repairDecimal(resolved.analyte, value, resolved.ucum, range) : undefined;
   const finalValue = repaired?.value ?? value.value;
   const finalRange = repaired?.range ?? range;
   const plausible = isPlausible(resolved.analyte, finalValue, resolved.ucum);
@@ -381,7 +449,8 @@ function parseResultAt(tokens: Token[], start: number, page: TextPage, line: Tex
 
   let certainty = 1;
   if (!label.exact) certainty *= 0.85;
-  if (!unit && resolved.ucum !== '1') certainty *= 0.8;
+  if (!unit && !isDimensionless(resolved.ucum)) certainty *= 0.6;
+  if (unit && unit.candidates[0] !== resolved.ucum) certainty *= 0.85;
   if (!finalRange) certainty *= 0.95;
   if (repaired) certainty *= 0.7;
   if (values.length > 1 && columns.length === 0) certainty *= 0.9;
@@ -408,19 +477,37 @@ function parseResultAt(tokens: Token[], start: number, page: TextPage, line: Tex
   return { result, end: index };
 }
 
-/**
- * The analyte whose units fit: an unqualified "Neutrophils" in % is the differential percentage,
- * in 10^9/L the absolute count. Without a printed unit only dimensionless analytes (pH, specific
- * gravity, INR) are accepted.
- */
-function resolveAnalyte(candidates: Analyte[], ucum: string | undefined): { analyte: Analyte; ucum: string; loinc: string; loincAlt: string[] } | undefined {
-  for (const analyte of candidates) {
-    const effective = ucum ?? (isDimensionless(analyte.unit) ? analyte.unit : undefined);
-    if (!effective) continue;
-    const code = codeForUnit(analyte, effective);
-    if (code) return { analyte, ucum: effective, ...code };
+/** "HbA1c 48 mmol/mol or above is consistent with diabetes": a sentence, not a result row. */
+function continuesAsProse(tokens: Token[], index: number): boolean {
+  let words = 0;
+  for (let i = index; i < tokens.length && (i === index || tokens[i].gap < NEW_CELL_GAP); i++) {
+    if (/^[a-z]{2,}[,.;:]?$/.test(tokens[i].text)) words++;
   }
-  return undefined;
+  return words >= 2;
+}
+
+/**
+ * The analyte and unit that fit together: an unqualified "Neutrophils" in % is the differential
+ * percentage, in 10^9/L the absolute count. Among a garbled unit's readings the first giving a
+ * plausible value wins. Without a printed unit only dimensionless analytes (pH, specific gravity,
+ * INR) are accepted, and, when OCR garbled the unit, analytes reported in one unit only (MCH in pg).
+ */
+function resolveAnalyte(
+  candidates: Analyte[],
+  units: string[] | undefined,
+  value: number,
+  garbledUnit: boolean,
+): { analyte: Analyte; ucum: string; loinc: string; loincAlt: string[] } | undefined {
+  const options: Array<{ analyte: Analyte; ucum: string; loinc: string; loincAlt: string[] }> = [];
+  for (const analyte of candidates) {
+    const singleUnit = isDimensionless(analyte.unit) || (garbledUnit && !analyte.byUnit);
+    const readings = units ?? (singleUnit ? [analyte.unit] : []);
+    for (const ucum of readings) {
+      const code = codeForUnit(analyte, ucum);
+      if (code) options.push({ analyte, ucum, ...code });
+    }
+  }
+  return options.find((o) => isPlausible(o.analyte, value, o.ucum)) ?? options[0];
 }
 
 function isDimensionless(ucum: string): boolean {
@@ -435,9 +522,10 @@ function chooseColumn(values: NumberToken[], columns: DateColumn[]): NumberToken
 }
 
 /**
- * OCR drops decimal points ("48" for "4.8", "40-56" for "4.0-5.6"). When a value is impossible
- * for the analyte but a power of ten smaller is plausible, and agrees with the reference range
- * where there is one, the decimal point is restored.
+ * OCR drops decimal points ("48" for "4.8", "40-56" for "4.0-5.6"). A whole-number value is read
+ * as a tenth or hundredth of itself when it is impossible for the analyte, or when the printed
+ * range and flag contradict it (flagged low yet above the lower limit; far above a range printed
+ * with decimals) and the smaller value agrees with them.
  */
 function repairDecimal(
   analyte: Analyte,
@@ -445,18 +533,41 @@ function repairDecimal(
   ucum: string,
   range: ReferenceRange | undefined,
 ): { value: number; range?: ReferenceRange } | undefined {
-  const rangeScale = range ? plausibleRangeScale(analyte, range, ucum) : 1;
-  const scaledRange = range && rangeScale !== 1 ? scaleRange(range, rangeScale) : undefined;
-  if (isPlausible(analyte, value.value, ucum)) return scaledRange ? { value: value.value, range: scaledRange } : undefined;
-  if (value.decimals > 0) return undefined;
+  const ordered = range ? reorderRange(range) : undefined;
+  const rangeScale = ordered ? plausibleRangeScale(analyte, ordered, ucum) : 1;
+  const scaledRange = ordered && (rangeScale !== 1 || ordered !== range) ? scaleRange(ordered, rangeScale) : undefined;
   const reference = scaledRange ?? range;
+  const unchanged = scaledRange ? { value: value.value, range: scaledRange } : undefined;
+  if (value.decimals > 0 || value.comparator) return unchanged;
+  const plausible = isPlausible(analyte, value.value, ucum);
+  const contradicted =
+    reference !== undefined &&
+    ((value.flag === 'L' && reference.low !== undefined && value.value >= reference.low) ||
+      (value.flag === 'H' && reference.high !== undefined && value.value <= reference.high) ||
+      (/\d\.\d/.test(reference.text) &&
+        ((reference.high !== undefined && value.value > reference.high * 3) ||
+          (value.flag === undefined && !inRange(value.value, reference) && inRange(value.value / 10, reference)))));
+  if (plausible && !contradicted) return unchanged;
   for (const divisor of [10, 100]) {
     const candidate = value.value / divisor;
     if (!isPlausible(analyte, candidate, ucum)) continue;
-    if (reference && !nearRange(candidate, reference)) continue;
+    if (reference && !agreesWithFlag(candidate, reference, value.flag)) continue;
     return { value: candidate, range: scaledRange };
   }
-  return undefined;
+  return unchanged;
+}
+
+function inRange(value: number, range: ReferenceRange): boolean {
+  return (range.low === undefined || value >= range.low) && (range.high === undefined || value <= range.high);
+}
+
+/** Near the interval (abnormal results still land within a factor of three), on the flagged side. */
+function agreesWithFlag(value: number, range: ReferenceRange, flag: AbnormalFlag | undefined): boolean {
+  if (range.low !== undefined && value < range.low / 3) return false;
+  if (range.high !== undefined && value > range.high * 3) return false;
+  if (flag === 'L' && range.low !== undefined && value >= range.low) return false;
+  if (flag === 'H' && range.high !== undefined && value <= range.high) return false;
+  return true;
 }
 
 /** 1 when the range is plausible as printed, else the divisor (10, 100) that makes it so. */
@@ -469,19 +580,21 @@ function plausibleRangeScale(analyte: Analyte, range: ReferenceRange, ucum: stri
   return 1;
 }
 
+/** "35-5.0" for "3.5-5.0": a lower limit above the upper one lost its decimal point. */
+function reorderRange(range: ReferenceRange): ReferenceRange {
+  if (range.low === undefined || range.high === undefined || range.low <= range.high) return range;
+  for (const divisor of [10, 100]) {
+    if (range.low / divisor <= range.high) return { ...range, low: range.low / divisor };
+  }
+  return range;
+}
+
 function scaleRange(range: ReferenceRange, divisor: number): ReferenceRange {
   return {
     ...(range.low !== undefined ? { low: range.low / divisor } : {}),
     ...(range.high !== undefined ? { high: range.high / divisor } : {}),
     text: range.text,
   };
-}
-
-/** Within a factor of three of the reference interval: abnormal results still land near it. */
-function nearRange(value: number, range: ReferenceRange): boolean {
-  if (range.low !== undefined && value < range.low / 3) return false;
-  if (range.high !== undefined && value > range.high * 3) return false;
-  return true;
 }
 
 function boxOf(tokens: Token[], line: TextLine): TextBox {
@@ -535,18 +648,51 @@ function firstDate(text: string): { date: RawDate; index: number } | undefined {
 const SPECIMEN_KEYS = /\b(collected|collection(?:\s+date)?|specimen\s+(?:collected|date|taken)|sample\s+(?:collected|taken|date)|date\s+(?:collected|of\s+collection|drawn)|drawn)\b\s*(?:date|on|at|time)?\s*[:.]?\s*/i;
 const REPORT_KEYS = /\b(reported|report\s+date|date\s+reported|report\s+printed|printed|authori[sz]ed|validated|verified)\b\s*(?:date|on|at)?\s*[:.]?\s*/i;
 
-/** Dates follow their keyword closely ("Collected: 03/05/2024 08:19"), never another field's keyword. */
-function findDates(text: string, found: { specimen?: RawDate; report?: RawDate }): void {
-  for (const [key, re] of [
-    ['specimen', SPECIMEN_KEYS],
-    ['report', REPORT_KEYS],
-  ] as const) {
+interface FoundDates {
+  specimen?: RawDate;
+  report?: RawDate;
+}
+
+/** A field name with its date printed underneath it rather than beside it. */
+interface DateHeading {
+  key: keyof FoundDates;
+  x: number;
+}
+
+const DATE_KEYS = [
+  ['specimen', SPECIMEN_KEYS],
+  ['report', REPORT_KEYS],
+] as const;
+
+/**
+ * Dates follow their keyword closely ("Collected: 03/05/2024 08:19"), never another field's
+ * keyword. Returns the keywords with no date beside them: form-style headers print it below.
+ */
+function findDates(text: string, tokens: Token[], found: FoundDates): DateHeading[] {
+  const headings: DateHeading[] = [];
+  for (const [key, re] of DATE_KEYS) {
     if (found[key]) continue;
     const match = re.exec(text);
     if (!match) continue;
-    const after = text.slice(match.index + match[0].length);
-    const date = firstDate(after);
-    if (date && date.index <= 2) found[key] = date.date;
+    const date = firstDate(text.slice(match.index + match[0].length));
+    if (date && date.index <= 2) {
+      found[key] = date.date;
+      continue;
+    }
+    const word = match[1].split(/\s+/)[0].toLowerCase();
+    const token = tokens.find((t) => t.text.toLowerCase().replace(/[^a-z]/g, '') === word);
+    if (token) headings.push({ key, x: token.x });
+  }
+  return headings;
+}
+
+function findDatesBelow(tokens: Token[], headings: DateHeading[], found: FoundDates): void {
+  for (const heading of headings) {
+    if (found[heading.key]) continue;
+    const below = tokens.findIndex((t) => Math.abs(t.x - heading.x) < (t.bottom - t.y) * 2);
+    if (below < 0) continue;
+    const date = firstDate(joinTokens(tokens, below, Math.min(tokens.length, below + 3)));
+    if (date && date.index === 0) found[heading.key] = date.date;
   }
 }
 

@@ -192,6 +192,58 @@ export function parseUnit(printed: string): string | undefined {
   return undefined;
 }
 
+/**
+ * OCR-tolerant reading of a printed unit: every UCUM code it may stand for, most likely first; the
+ * caller picks the one that fits the analyte and gives a plausible value. Covers the misreads
+ * tesseract makes on lab reports: µ read as p, n or "pu"; exponents garbled ("x10°%L", "10"3/uL");
+ * l/1 and o/0 swaps; a letter lost or changed ("ma/L", "JHPF", "miu" for mIU/L).
+ */
+export function unitCandidates(printed: string): string[] {
+  const out = new Set<string>();
+  const add = (ucum: string | undefined): void => {
+    if (!ucum) return;
+    out.add(ucum);
+    // µ is the glyph OCR gets wrong most: "pmol/L" or "nmol/L" may be µmol/L.
+    if (/^[pn](mol|g)\//.test(ucum) && !/[µμ]/.test(printed)) add('u' + ucum.slice(1));
+  };
+  add(parseUnit(printed));
+  const key = unitKey(printed);
+  const garbledPower = /^[x*]?1[0o][^/]{0,4}\/?(l|ul)$/.exec(key);
+  if (garbledPower && key.length <= 10) {
+    for (const ucum of garbledPower[1] === 'l' ? ['10*9/L', '10*12/L'] : ['10*3/uL', '10*6/uL']) out.add(ucum);
+  }
+  const fixed = key
+    .replace(/(?<=[a-z/])1(?![.\d])|1(?=[a-z/])/g, 'l')
+    .replace(/(?<=[a-z])0|0(?=[a-z])/g, 'o')
+    .replace(/^pu/, 'u')
+    .replace(/\?$/, '2');
+  const variants = [fixed, fixed.replace(/^[pn](?=g\/)/, 'u')];
+  // A lost slash: "UL" for U/L, "LL" for L/L, "mgdL" for mg/dL.
+  if (!fixed.includes('/')) for (let i = 1; i < fixed.length; i++) variants.push(fixed.slice(0, i) + '/' + fixed.slice(i));
+  for (const variant of variants) add(SPELLINGS[variant] ?? parseUnit(variant));
+  if (out.size === 0 && key.length >= 3) {
+    for (const spelling of Object.keys(SPELLINGS)) {
+      const close = spelling.length >= 4 && [key, fixed].some((k) => Math.abs(spelling.length - k.length) <= 1 && withinOneEdit(k, spelling));
+      if (close || (spelling.startsWith(key) && spelling.length - key.length <= 2)) add(SPELLINGS[spelling]);
+    }
+  }
+  return [...out];
+}
+
+function withinOneEdit(a: string, b: string): boolean {
+  if (a === b) return true;
+  if (a.length === b.length) {
+    let differences = 0;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) differences++;
+    return differences === 1;
+  }
+  const [shorter, longer] = a.length < b.length ? [a, b] : [b, a];
+  for (let i = 0; i < longer.length; i++) {
+    if (longer.slice(0, i) + longer.slice(i + 1) === shorter) return true;
+  }
+  return false;
+}
+
 /** What converting needs to know about the analyte. */
 export interface ConversionContext {
   /** g/mol, for mass ↔ amount concentration. */
