@@ -2,9 +2,12 @@ import type { Bundle, Observation, Task } from '@medplum/fhirtypes';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BACKENDS, clientCredentialsToken, create, hasSharedData, OPERATOR, SHARED_DATA, type TestServer, useServer } from './harness.js';
+import { BACKENDS, clientCredentialsToken, create, hasSharedData, OPERATOR, SHARED_DATA, startServer, type TestServer, useServer } from './harness.js';
 import { generateLabDocuments } from './fixtures/lab-documents.js';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { encodeGrayPng } from '../src/documents/preprocess.js';
 
 /**
  * The document pipeline through the HTTP API: uploads (raw Binary, form, Parameters), rejections
@@ -341,5 +344,64 @@ describe.each(BACKENDS)('document pipeline on %s', (backend) => {
     });
     expect(twice.status).toBe(400);
   });
+  });
+
+  describe('with Amazon Textract configured (the real SDK against a local stub)', () => {
+    const targets: string[] = [];
+    let stub: Server;
+    const textractLines = ['Chemistry', 'Glucose 98 mg/dL 70-99', 'Sodium 141 mmol/L 135-145', 'Page 1 of 1'];
+    beforeAll(async () => {
+      stub = createServer((req, res) => {
+        targets.push(String(req.headers['x-amz-target']));
+        req.resume();
+        req.on('end', () => {
+          // LINE and WORD blocks as Textract returns them: geometry as ratios of the page, confidence 0-100.
+          const blocks = textractLines.flatMap((text, i) => {
+            const words = text.split(' ').map((w, j) => ({
+              Id: `w${i}-${j}`,
+              BlockType: 'WORD',
+              Text: w,
+              Confidence: 99,
+              Geometry: { BoundingBox: { Left: 0.1 + j * 0.15, Top: 0.1 + i * 0.05, Width: 0.12, Height: 0.02 } },
+            }));
+            return [
+              { Id: `l${i}`, BlockType: 'LINE', Text: text, Confidence: 99, Geometry: { BoundingBox: { Left: 0.1, Top: 0.1 + i * 0.05, Width: 0.7, Height: 0.02 } }, Relationships: [{ Type: 'CHILD', Ids: words.map((w) => w.Id) }] },
+              ...words,
+            ];
+          });
+          res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify({ DocumentMetadata: { Pages: 1 }, Blocks: blocks }));
+        });
+      });
+      await new Promise<void>((resolve) => stub.listen(0, '127.0.0.1', resolve));
+      process.env.AWS_ACCESS_KEY_ID = 'AKIDCARELENSTEST';
+      process.env.AWS_SECRET_ACCESS_KEY = 'not-a-real-secret';
+    });
+    afterAll(() => new Promise<void>((resolve) => stub.close(() => resolve())));
+
+    test('a scan is read by Textract instead of local OCR, and its values become Observations', async () => {
+      const port = (stub.address() as AddressInfo).port;
+      const server2 = await startServer(backend, { TEXTRACT_REGION: 'eu-west-1', TEXTRACT_ENDPOINT: `http://127.0.0.1:${port}` });
+      try {
+        const patient = await create(server2, { resourceType: 'Patient', name: [{ family: 'Cloud' }] });
+        const png = Buffer.from(encodeGrayPng(new Uint8Array(1200 * 800).fill(255), 1200, 800, true));
+        const res = await upload(server2, patient.id, png, 'image/png', 'scan.png');
+        expect(res.status).toBe(202);
+        const done = await waitForTask(server2, res.headers.get('Content-Location')!);
+        expect(done.status).toBe(200);
+        expect(targets).toEqual(['Textract.AnalyzeDocument']);
+        const entries = (done.body as Bundle).entry!.map((e) => e.resource!);
+        expect((entries[0] as Task).output?.find((o) => o.type?.text === 'text-method')?.valueCode).toBe('textract');
+        const values = entries
+          .filter((r): r is Observation => r.resourceType === 'Observation')
+          .map((o) => [o.code?.coding?.[0]?.code, o.valueQuantity?.value, o.valueQuantity?.code])
+          .sort();
+        expect(values).toEqual([
+          ['2345-7', 98, 'mg/dL'],
+          ['2951-2', 141, 'mmol/L'],
+        ]);
+      } finally {
+        await server2.close();
+      }
+    });
   });
 });
