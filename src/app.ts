@@ -158,7 +158,7 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
             : undefined,
     };
     const response = access ? await auditedRequest(audit, ctx, { ...request, access }, () => fhir.handle({ ...request, access })) : await fhir.handle(request);
-    fhirResponse(ctx, request, response);
+    fhirResponse(ctx, request, request.respondAsync ? await documents.asyncResponse(response, config.baseUrl) : response);
   });
 
   return { koa, router: fhir, statistics, auth, audit, jobs, documents };

@@ -209,6 +209,46 @@ describe.each(BACKENDS)('document pipeline on %s', (backend) => {
     expect(after.body.entry.every((e: { resource: Observation }) => e.resource.meta?.versionId === '2')).toBe(true);
   });
 
+  test('plain FHIR writes of a document with Prefer: respond-async are answered 202 with the polling URL', async () => {
+    const pdf = readFileSync(join(docs.dir, firstOf('digital-pdf').document));
+    const doc = {
+      resourceType: 'DocumentReference',
+      status: 'current',
+      subject: { reference: `Patient/${patientId}` },
+      content: [{ attachment: { contentType: 'application/pdf', data: pdf.toString('base64') } }],
+    };
+    const direct = await server.request('DocumentReference', { method: 'POST', json: doc, headers: { Prefer: 'respond-async' } });
+    expect(direct.status).toBe(202);
+    expect(direct.headers.get('Content-Location')).toMatch(/\/Task\/[^/]+\/\$status$/);
+    const documentId = direct.headers.get('Location')!.split('/').pop()!;
+    expect((await waitForTask(server, direct.headers.get('Content-Location')!)).status).toBe(200);
+
+    // A metadata-only change starts nothing: the ordinary response comes back.
+    const current = (await server.request(`DocumentReference/${documentId}`)).body;
+    const relabel = await server.request(`DocumentReference/${documentId}`, { method: 'PUT', json: { ...current, description: 'relabelled' }, headers: { Prefer: 'respond-async' } });
+    expect(relabel.status).toBe(200);
+
+    const transaction = await server.request('', {
+      method: 'POST',
+      headers: { Prefer: 'respond-async' },
+      json: {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          { fullUrl: 'urn:uuid:9d5b7a1e-0000-4000-8000-000000000001', resource: { resourceType: 'Binary', contentType: 'application/pdf', data: pdf.toString('base64') }, request: { method: 'POST', url: 'Binary' } },
+          {
+            resource: { ...doc, content: [{ attachment: { contentType: 'application/pdf', url: 'urn:uuid:9d5b7a1e-0000-4000-8000-000000000001' } }] },
+            request: { method: 'POST', url: 'DocumentReference' },
+          },
+        ],
+      },
+    });
+    expect(transaction.status).toBe(202);
+    const done = await waitForTask(server, transaction.headers.get('Content-Location')!);
+    expect(done.status).toBe(200);
+    expect((done.body as Bundle).entry!.filter((e) => e.resource?.resourceType === 'Observation').length).toBe(firstOf('digital-pdf').results.length);
+  });
+
   test('a document that cannot be read fails alone: its Task says why, the next document is processed', async () => {
     const broken = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(200, 7)]);
     const bad = await upload(server, patientId, broken, 'image/png', 'broken.png');

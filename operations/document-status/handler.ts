@@ -40,18 +40,3 @@ export async function handler(ctx: OperationContext): Promise<FhirResponse> {
   };
   return { status: 200, resource: bundle, headers: {} };
 }
-
-/** The latest pipeline Task of a document (the upload operation answers with its polling URL). */
-export async function pipelineTaskOf(ctx: OperationContext, documentId: string): Promise<Task & { id: string } | undefined> {
-  const request = ctx.router.parseSearch(
-    'Task',
-    [
-      ['focus', `DocumentReference/${documentId}`],
-      ['code', `${TASK_CODES}|extract-document`],
-      ['_sort', '-_lastUpdated'],
-    ],
-    false,
-  );
-  const [latest] = await ctx.router.repo.search({ ...request, count: 1, offset: 0 }, ctx.router.db(ctx.scope));
-  return latest?.resource as (Task & { id: string }) | undefined;
-}

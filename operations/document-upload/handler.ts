@@ -1,10 +1,9 @@
 import type { Binary, Bundle, DocumentReference, Patient, Practitioner, Reference } from '@medplum/fhirtypes';
 import { createHash, randomUUID } from 'node:crypto';
 import { checkDocumentContent } from '../../src/documents/content-check.js';
-import { badRequest, FhirError, informational, issue } from '../../src/fhir/outcome.js';
+import { badRequest, FhirError, issue } from '../../src/fhir/outcome.js';
 import { type OperationContext, paramValue } from '../../src/fhir/operations.js';
 import type { FhirResponse } from '../../src/fhir/types.js';
-import { pipelineTaskOf } from '../document-status/handler.js';
 
 const LOINC = 'http://loinc.org';
 const CREDENTIAL_TYPE = { coding: [{ system: 'https://carelens.dev/fhir/CodeSystem/document-type', code: 'credential', display: 'Practitioner credential (degree or licence)' }] };
@@ -71,21 +70,11 @@ export async function handler(ctx: OperationContext): Promise<FhirResponse> {
   };
   // Through the router with the caller's own access: the same checks as if they had sent the transaction.
   const result = await ctx.router.handle({ ...ctx.request, method: 'POST', path: '', query: [], body: transaction, preferReturn: 'minimal' }, ctx.scope);
-  const location = (result.resource as Bundle).entry?.[1]?.response?.location ?? '';
-  const documentId = location.match(/DocumentReference\/([^/]+)/)?.[1];
-  const task = documentId ? await pipelineTaskOf(ctx, documentId) : undefined;
-  if (!documentId || !task) {
+  const accepted = await ctx.platform.documents.asyncResponse(result, ctx.router.options.baseUrl);
+  if (accepted.status !== 202) {
     throw new Error('the uploaded document has no pipeline Task'); // cannot happen: the write hook creates it with the document
   }
-  const base = ctx.router.options.baseUrl;
-  return {
-    status: 202,
-    resource: informational(`Accepted: DocumentReference/${documentId} is being processed by Task/${task.id}; poll ${base}/Task/${task.id}/$status`),
-    headers: {
-      'Content-Location': `${base}/Task/${task.id}/$status`,
-      Location: `${base}/DocumentReference/${documentId}`,
-    },
-  };
+  return accepted;
 }
 
 /** The patient a clinical document is about, or the practitioner whose credential it is: exactly one. */

@@ -1,7 +1,9 @@
 import type { Attachment, DocumentReference, Extension, Observation, Practitioner, PractitionerQualification, Task } from '@medplum/fhirtypes';
 import { createHash } from 'node:crypto';
 import type { OcrProvider } from '../ai/ocr.js';
-import { FhirError } from '../fhir/outcome.js';
+import { FhirError, informational } from '../fhir/outcome.js';
+import type { FhirResponse } from '../fhir/types.js';
+import type { SqlExecutor } from '../storage/sql.js';
 import { type Job, type JobQueue, PermanentJobError } from '../jobs/job-queue.js';
 import type { SearchRequest } from '../fhir/search/types.js';
 import type { Logger } from '../logger.js';
@@ -305,6 +307,47 @@ export class DocumentPipeline {
       authoredOn: w.now,
     });
     return stored;
+  }
+
+  /** The latest pipeline Task of a document (its status is the upload's polling location). */
+  async latestTask(documentId: string, db: SqlExecutor = this.repo.sql): Promise<(Task & { id: string }) | undefined> {
+    const request = this.searchOf('Task', [
+      ['focus', `DocumentReference/${documentId}`],
+      ['code', `${TASK_CODES}|extract-document`],
+      ['_sort', '-_lastUpdated'],
+    ]);
+    const [latest] = await this.repo.search({ ...request, count: 1, offset: 0 }, db);
+    return latest?.resource as (Task & { id: string }) | undefined;
+  }
+
+  /**
+   * A write sent with Prefer: respond-async that started the pipeline (a DocumentReference created
+   * or changed, alone or in a transaction) is answered 202 Accepted with the Task's polling URL in
+   * Content-Location (FHIR asynchronous request pattern); any other response is kept as it is.
+   */
+  async asyncResponse(response: FhirResponse, baseUrl: string): Promise<FhirResponse> {
+    const resource = response.resource;
+    let written: { id?: string; at?: string } | undefined;
+    if (resource?.resourceType === 'DocumentReference') {
+      written = { id: resource.id, at: resource.meta?.lastUpdated };
+    } else if (resource?.resourceType === 'Bundle') {
+      // Locations are absolute (or relative) URLs: .../DocumentReference/[id]/_history/[vid]
+      const located = resource.entry
+        ?.map((e) => ({ id: e.response?.location?.match(/(?:^|\/)DocumentReference\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/)?.[1], at: e.response?.lastModified }))
+        .find((e) => e.id);
+      written = located;
+    }
+    const task = written?.id && response.status < 300 ? await this.latestTask(written.id) : undefined;
+    // Only a Task this very write created (same transaction, same timestamp): a metadata-only change starts nothing.
+    if (!task || !written?.at || task.authoredOn !== written.at) {
+      return response;
+    }
+    const documentId = written.id;
+    return {
+      status: 202,
+      resource: informational(`Accepted: DocumentReference/${documentId} is being processed by Task/${task.id}; poll ${baseUrl}/Task/${task.id}/$status`),
+      headers: { 'Content-Location': `${baseUrl}/Task/${task.id}/$status`, Location: `${baseUrl}/DocumentReference/${documentId}` },
+    };
   }
 
   private async openReview(w: Writer, observationId: string): Promise<boolean> {
