@@ -130,6 +130,10 @@ describe.each(BACKENDS)('document pipeline on %s', (backend) => {
     expect(json.body.resourceType).toBe('Binary');
     expect(Buffer.from(json.body.data, 'base64').equals(pdf)).toBe(true);
 
+    // Its securityContext puts it in the patient's compartment, where patient-limited access is decided.
+    const [row] = await server.sql.query<{ compartments: string[] | string }>("SELECT compartments FROM resource WHERE resource_type = 'Binary' AND id = $1", [id]);
+    expect(String(row.compartments)).toContain(`Patient/${patientId}`);
+
     // At rest: neither the current row nor the history version holds the plaintext.
     const rows = await server.sql.query<{ content: string }>(
       "SELECT content::text AS content FROM resource WHERE resource_type = 'Binary' AND id = $1 UNION ALL SELECT content::text FROM resource_history WHERE resource_type = 'Binary' AND id = $1",
