@@ -1,6 +1,7 @@
 import type { Binary, Bundle, DocumentReference, Patient, Practitioner, Reference } from '@medplum/fhirtypes';
 import { createHash, randomUUID } from 'node:crypto';
 import { checkDocumentContent } from '../../src/documents/content-check.js';
+import { sniffMediaType } from '../../src/documents/sniff.js';
 import { badRequest, FhirError, issue } from '../../src/fhir/outcome.js';
 import { type OperationContext, paramValue } from '../../src/fhir/operations.js';
 import type { FhirResponse } from '../../src/fhir/types.js';
@@ -31,8 +32,10 @@ export async function handler(ctx: OperationContext): Promise<FhirResponse> {
   // The subject must exist and be within the caller's reach (a 404 or 403 otherwise).
   await ctx.router.handle({ ...ctx.request, method: 'GET', path: subject.reference!, query: [], body: undefined }, ctx.scope);
   const bytes = Buffer.from(file.data, 'base64');
-  const mediaType = await checkDocumentContent(bytes, file.contentType, ctx.platform.documents.maxBytes, 'file');
+  // The stored Binary's full check (size, readable PDF) runs in the write hook; here only the real type is needed.
+  const mediaType = sniffMediaType(bytes);
   if (!mediaType) {
+    await checkDocumentContent(bytes, file.contentType, ctx.platform.documents.maxBytes, 'file'); // the precise refusal, if there is one
     throw new FhirError(415, [issue('not-supported', 'file: only PDF, PNG and JPEG documents can be uploaded')]);
   }
   const binaryUrl = `urn:uuid:${randomUUID()}`;

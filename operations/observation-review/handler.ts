@@ -1,5 +1,5 @@
-import type { Observation, Provenance, Quantity, Task } from '@medplum/fhirtypes';
-import { REVIEW_TAG, TASK_CODES } from '../../src/documents/pipeline.js';
+import type { Observation, Provenance, Quantity } from '@medplum/fhirtypes';
+import { REVIEW_TAG } from '../../src/documents/pipeline.js';
 import { badRequest } from '../../src/fhir/outcome.js';
 import { type OperationContext, paramValue } from '../../src/fhir/operations.js';
 import type { FhirRequest } from '../../src/fhir/types.js';
@@ -52,16 +52,8 @@ export async function handler(ctx: OperationContext): Promise<Observation> {
       };
       await ctx.router.handle(as('POST', 'Provenance', provenance), w);
     }
-    const reviews = await ctx.router.repo.search(
-      {
-        ...ctx.router.parseSearch('Task', [['focus', `Observation/${current.id}`], ['code', `${TASK_CODES}|review-extracted-value`], ['status', 'requested,in-progress']], false),
-        count: 100,
-        offset: 0,
-      },
-      w.tx,
-    );
-    for (const review of reviews) {
-      const task = review.resource as Task & { id: string };
+    const reviews = await ctx.platform.documents.openReviews(current.id, w.tx);
+    for (const task of reviews) {
       await ctx.router.handle(as('PUT', `Task/${task.id}`, { ...task, status: 'completed', lastModified: w.now, output: [{ type: { text: decision }, valueReference: { reference: `Observation/${updated.id}` } }] }), w);
     }
     return updated;

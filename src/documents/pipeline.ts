@@ -154,42 +154,48 @@ export class DocumentPipeline {
     const report = credential ? undefined : parseLabResults(text);
     await this.repo.transaction(async (w) => {
       const outputs = credential ? [await this.writeQualification(w, doc, credential)] : await this.writeObservations(w, doc, report!);
-      const task = (await this.repo.read('Task', taskId, w.tx)).resource as Task & { id: string };
-      await w.update<Task>({
+      await this.updateTask(w, taskId, (task) => ({
         ...task,
         status: 'completed',
         businessStatus: stage('INDEXED'),
-        lastModified: w.now,
         executionPeriod: { ...task.executionPeriod, end: w.now },
         output: [
           { type: { text: 'pages' }, valueInteger: text.pages.length },
           { type: { text: 'text-method' }, valueCode: text.method },
           ...outputs.map((o) => ({ type: { text: o.resourceType }, valueReference: { reference: `${o.resourceType}/${o.id}` } })),
         ],
-      });
+      }));
     });
     this.logger.info({ job: job.id, task: taskId, pages: text.pages.length, results: report?.results.length ?? 1 }, 'document extracted');
   }
 
   private async failed(job: Job, reason: string): Promise<void> {
     const { taskId } = job.payload as ExtractPayload;
-    await this.repo.transaction(async (w) => {
-      const task = (await this.repo.read('Task', taskId, w.tx)).resource as Task & { id: string };
-      await w.update<Task>({ ...task, status: 'failed', businessStatus: stage('FAILED'), statusReason: { text: reason }, lastModified: w.now });
-    });
+    await this.repo.transaction((w) =>
+      this.updateTask(w, taskId, (task) => ({ ...task, status: 'failed', businessStatus: stage('FAILED'), statusReason: { text: reason } })),
+    );
   }
 
   private async setStage(taskId: string, name: PipelineStage): Promise<void> {
-    await this.repo.transaction(async (w) => {
-      const task = (await this.repo.read('Task', taskId, w.tx)).resource as Task & { id: string };
-      await w.update<Task>({
+    await this.repo.transaction((w) =>
+      this.updateTask(w, taskId, (task) => ({
         ...task,
         status: 'in-progress',
         businessStatus: stage(name),
-        lastModified: w.now,
         executionPeriod: { start: task.executionPeriod?.start ?? w.now },
-      });
-    });
+      })),
+    );
+  }
+
+  /** Writes the pipeline Task's next version (and its lastModified) within the writer's transaction. */
+  private async updateTask(w: Writer, taskId: string, change: (task: Task & { id: string }) => Task): Promise<void> {
+    const task = (await this.repo.read('Task', taskId, w.tx)).resource as Task & { id: string };
+    await w.update<Task & { id: string }>({ ...change(task), id: taskId, lastModified: w.now });
+  }
+
+  /** One page of a search of the server's own resources (no caller's access applies: the pipeline is the server). */
+  private search(type: string, query: [string, string][], count: number, db: SqlExecutor): Promise<StoredResource[]> {
+    return this.repo.search({ ...this.searchOf(type, query), count, offset: 0 }, db);
   }
 
   private async currentDocument(id: string): Promise<(DocumentReference & { id: string }) | undefined> {
@@ -232,10 +238,7 @@ export class DocumentPipeline {
    * deleted. Uncertain values carry a review tag and get a review Task.
    */
   private async writeObservations(w: Writer, doc: DocumentReference & { id: string }, report: LabReport): Promise<StoredResource<Observation>[]> {
-    const earlier = await this.repo.search(
-      { ...this.searchOf('Observation', [['derived-from', `DocumentReference/${doc.id}`]]), count: 1000, offset: 0, sort: [] },
-      w.tx,
-    );
+    const earlier = await this.search('Observation', [['derived-from', `DocumentReference/${doc.id}`]], 1000, w.tx);
     const byKey = new Map<string, StoredResource[]>();
     for (const e of earlier) {
       const code = (e.resource as Observation).code?.coding?.[0]?.code ?? '';
@@ -249,7 +252,7 @@ export class DocumentPipeline {
         ? (await w.update<Observation & { id: string }>({ ...observation, id: previous.id })).stored
         : await w.create(observation);
       written.push(stored as StoredResource<Observation>);
-      if (result.confidence < this.options.reviewThreshold && !(await this.openReview(w, stored.id))) {
+      if (result.confidence < this.options.reviewThreshold && (await this.openReviews(stored.id, w.tx)).length === 0) {
         await w.create<Task>({
           resourceType: 'Task',
           status: 'requested',
@@ -311,12 +314,12 @@ export class DocumentPipeline {
 
   /** The latest pipeline Task of a document (its status is the upload's polling location). */
   async latestTask(documentId: string, db: SqlExecutor = this.repo.sql): Promise<(Task & { id: string }) | undefined> {
-    const request = this.searchOf('Task', [
+    const query: [string, string][] = [
       ['focus', `DocumentReference/${documentId}`],
       ['code', `${TASK_CODES}|extract-document`],
       ['_sort', '-_lastUpdated'],
-    ]);
-    const [latest] = await this.repo.search({ ...request, count: 1, offset: 0 }, db);
+    ];
+    const [latest] = await this.search('Task', query, 1, db);
     return latest?.resource as (Task & { id: string }) | undefined;
   }
 
@@ -350,22 +353,16 @@ export class DocumentPipeline {
     };
   }
 
-  private async openReview(w: Writer, observationId: string): Promise<boolean> {
-    const open = await this.repo.search(
-      {
-        ...this.searchOf('Task', [
-          ['focus', `Observation/${observationId}`],
-          ['code', `${TASK_CODES}|review-extracted-value`],
-          ['status', 'requested,in-progress'],
-        ]),
-        count: 1,
-        offset: 0,
-        sort: [],
-      },
-      w.tx,
-    );
-    return open.length > 0;
+  /** The review Tasks still open for an extracted Observation. */
+  async openReviews(observationId: string, db: SqlExecutor = this.repo.sql): Promise<(Task & { id: string })[]> {
+    const query: [string, string][] = [
+      ['focus', `Observation/${observationId}`],
+      ['code', `${TASK_CODES}|review-extracted-value`],
+      ['status', 'requested,in-progress'],
+    ];
+    return (await this.search('Task', query, 100, db)).map((found) => found.resource as Task & { id: string });
   }
+
 
 }
 
@@ -382,7 +379,8 @@ function documentAttachments(doc: DocumentReference): Attachment[] {
         return false;
       }
       if (a.data !== undefined) {
-        return sniffMediaType(Buffer.from(a.data, 'base64')) !== undefined;
+        // Magic bytes sit in the first KiB (1,368 base64 characters decode to 1,026 bytes): no need to decode a whole note.
+        return sniffMediaType(Buffer.from(a.data.slice(0, 1368), 'base64')) !== undefined;
       }
       return localBinaryId(a.url) !== undefined && (!a.contentType || DOCUMENT_MEDIA_TYPES.includes(a.contentType.split(';')[0].trim().toLowerCase()));
     });

@@ -33,7 +33,6 @@ export interface JobQueueOptions {
   pollMs?: number;
   /** First retry delay; doubles with each attempt. */
   backoffMs?: number;
-  concurrency?: number;
 }
 
 /**
@@ -46,11 +45,10 @@ export class JobQueue {
   private readonly handlers = new Map<string, JobHandler>();
   private running = false;
   private wake?: () => void;
-  private readonly loops: Promise<void>[] = [];
+  private looping?: Promise<void>;
   private readonly leaseMs: number;
   private readonly pollMs: number;
   private readonly backoffMs: number;
-  private readonly concurrency: number;
 
   constructor(
     private readonly sql: SqlClient,
@@ -60,7 +58,6 @@ export class JobQueue {
     this.leaseMs = options.leaseMs ?? 2 * 60_000;
     this.pollMs = options.pollMs ?? 1000;
     this.backoffMs = options.backoffMs ?? 2000;
-    this.concurrency = options.concurrency ?? 1;
   }
 
   handle(kind: string, handler: JobHandler): void {
@@ -92,19 +89,18 @@ export class JobQueue {
       return;
     }
     this.running = true;
-    for (let i = 0; i < this.concurrency; i++) {
-      this.loops.push(this.loop());
-    }
+    this.looping = this.loop();
   }
 
   /** Stops claiming; waits for the jobs in hand to finish. */
   async stop(): Promise<void> {
     this.running = false;
     this.wake?.();
-    await Promise.all(this.loops.splice(0));
+    await this.looping;
+    this.looping = undefined;
   }
 
-  /** Runs due jobs until none is left (tests and the worker's drain on shutdown). */
+  /** Runs due jobs until none is left (a test standing in for a worker process). */
   async drain(): Promise<void> {
     while (await this.runOne()) {
       // keep going

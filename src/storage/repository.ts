@@ -74,8 +74,7 @@ export class Repository {
     if (content === null || content === undefined) {
       return undefined;
     }
-    const resource = (typeof content === 'string' ? JSON.parse(content) : content) as Resource;
-    return resource.resourceType === 'Binary' || resource.resourceType === 'DocumentReference' ? this.cipher.open(resource) : resource;
+    return this.cipher.open((typeof content === 'string' ? JSON.parse(content) : content) as Resource);
   }
 
   private toStored = (row: Row): StoredResource => {
