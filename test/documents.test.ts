@@ -148,6 +148,17 @@ describe.each(BACKENDS)('document pipeline on %s', (backend) => {
     }
   });
 
+  test('content over 1 MB is accepted: the FHIR string limit does not apply to base64Binary', async () => {
+    const bytes = Buffer.alloc(1536 * 1024, 0x5a);
+    const created = await server.request('Binary', { method: 'POST', body: bytes, headers: { 'Content-Type': 'application/octet-stream' } });
+    expect(created.status).toBe(201);
+    const native = await fetch(`${server.base}/Binary/${created.body.id}`, { headers: { Authorization: `Bearer ${server.token}`, Accept: 'application/octet-stream' } });
+    expect(Buffer.from(await native.arrayBuffer()).equals(bytes)).toBe(true);
+    // A plain string over 1 MB is still refused.
+    const long = await server.request('Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ text: 'x'.repeat(1024 * 1024 + 1) }] } });
+    expect(long.status).toBe(422);
+  });
+
   test.each([
     ['an empty file', Buffer.alloc(0), 'application/pdf', 400, /empty/],
     ['an ELF executable declared as a PDF', Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]), Buffer.alloc(64)]), 'application/pdf', 415, /ELF executable/],

@@ -21,7 +21,8 @@ export function validate(defs: FhirDefinitions, resource: Resource, options: Val
   if (!defs.isResourceType(resource.resourceType)) {
     return [{ severity: 'error', code: 'invalid', details: { text: `Unknown resource type "${resource.resourceType}"` }, expression: ['resourceType'] }];
   }
-  issues.push(...medplumIssues(resource));
+  const checked = withoutLargeBinaries(resource) as Resource;
+  issues.push(...medplumIssues(checked));
   issues.push(...checkRequiredBindings(resource));
 
   const profiles = [...(resource.meta?.profile ?? []), ...(options.profile ? [options.profile] : [])];
@@ -36,7 +37,7 @@ export function validate(defs: FhirDefinitions, resource: Resource, options: Val
       });
       continue;
     }
-    issues.push(...medplumIssues(resource, profile));
+    issues.push(...medplumIssues(checked, profile));
     issues.push(...checkRequiredBindings(resource, profile));
   }
   // A profile's snapshot repeats the base definition, so a base violation is found once per profile too.
@@ -45,6 +46,35 @@ export function validate(defs: FhirDefinitions, resource: Resource, options: Val
     const key = `${i.severity}|${i.expression?.join()}|${i.details?.text ?? i.diagnostics}`;
     return !seen.has(key) && seen.add(key) !== undefined;
   });
+}
+
+/**
+ * FHIR caps strings at 1 MB, but not base64Binary content (documents, images); Medplum's validator
+ * applies the cap to both. The structure check therefore sees a short stand-in for any `data` value
+ * over 1 MB that is plain base64 (Binary.data, Attachment.data, Signature.data); everything else,
+ * including over-long strings elsewhere, is checked as sent. Returns the resource itself when no
+ * value is replaced, so ordinary resources cost no copy.
+ */
+const STRING_LIMIT = 1024 * 1024;
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+function withoutLargeBinaries(value: unknown): unknown {
+  if (Array.isArray(value)) {
+    const items = value.map(withoutLargeBinaries);
+    return items.some((item, i) => item !== value[i]) ? items : value;
+  }
+  if (typeof value !== 'object' || value === null) {
+    return value;
+  }
+  let copy: Record<string, unknown> | undefined;
+  for (const [key, v] of Object.entries(value)) {
+    const replaced = key === 'data' && typeof v === 'string' && v.length > STRING_LIMIT && BASE64.test(v) ? 'AAAA' : withoutLargeBinaries(v);
+    if (replaced !== v) {
+      copy ??= { ...(value as Record<string, unknown>) };
+      copy[key] = replaced;
+    }
+  }
+  return copy ?? value;
 }
 
 function medplumIssues(resource: Resource, profile?: StructureDefinition): OperationOutcomeIssue[] {
