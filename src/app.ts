@@ -6,12 +6,12 @@ import { type AuthServer, createAuthServer } from './auth/auth-server.js';
 import type { Config } from './config.js';
 import { installBundleHandler } from './fhir/bundle.js';
 import type { FhirDefinitions } from './fhir/definitions.js';
-import { OperationRegistry } from './fhir/operations.js';
+import { OperationRegistry, projectRoot } from './fhir/operations.js';
 import { everythingOperation } from './fhir/operations/everything.js';
 import { lastnOperation } from './fhir/operations/lastn.js';
 import { matchOperation } from './fhir/operations/match.js';
 import { validateOperation } from './fhir/operations/validate.js';
-import { FhirError } from './fhir/outcome.js';
+import { FhirError, notFound } from './fhir/outcome.js';
 import { FhirRouter } from './fhir/router.js';
 import type { FhirRequest } from './fhir/types.js';
 import { assertValid } from './fhir/validation.js';
@@ -29,6 +29,9 @@ import { AttachmentCipher } from './storage/attachment-cipher.js';
 import { createOcrProvider } from './ai/ocr-provider.js';
 import { DocumentPipeline } from './documents/pipeline.js';
 import { JobQueue } from './jobs/job-queue.js';
+import { ModelMonitor } from './ml/model-monitor.js';
+import { ModelRegistry } from './ml/model-registry.js';
+import { join } from 'node:path';
 import type { SqlClient } from './storage/sql.js';
 
 export interface App {
@@ -40,6 +43,7 @@ export interface App {
   /** Durable background jobs; started by whichever process runs them (API by default, or `npm run worker`). */
   jobs: JobQueue;
   documents: DocumentPipeline;
+  models: ModelRegistry;
 }
 
 /**
@@ -73,7 +77,13 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
     { maxBytes: config.documentMaxBytes, reviewThreshold: config.reviewThreshold },
     logger,
   );
-  const operations = new OperationRegistry(fhir, { jobs, documents });
+  const metrics = new Metrics(sql);
+  const models = new ModelRegistry(join(projectRoot(), 'models'), new ModelMonitor(metrics.registry), logger);
+  const loaded = await models.reload();
+  for (const failure of loaded.failed) {
+    logger.warn({ model: failure.name, err: failure.error }, 'model not loaded');
+  }
+  const operations = new OperationRegistry(fhir, { jobs, documents, models });
   for (const op of [validateOperation, everythingOperation, lastnOperation, matchOperation]) {
     operations.register(op);
   }
@@ -87,7 +97,6 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
     audit,
   });
 
-  const metrics = new Metrics(sql);
   const koa = new Koa<AppState>({ proxy: true });
   koa.use(requestId(logger));
   koa.use(metrics.middleware());
@@ -114,6 +123,29 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
   });
   ops.get('/', (ctx) => {
     ctx.body = { name: 'carelens', fhirBaseUrl: config.baseUrl, capabilityStatement: `${config.baseUrl}/metadata` };
+  });
+  // Model cards are public documentation; monitoring and reloading are for admins.
+  ops.get('/models', (ctx) => {
+    ctx.body = { models: models.list() };
+  });
+  ops.get('/models/:name', (ctx) => {
+    const card = models.card(ctx.params.name);
+    if (!card) throw notFound(`No model named "${ctx.params.name}"`);
+    ctx.body = card;
+  });
+  ops.get('/models/:name/card.md', (ctx) => {
+    const markdown = models.cardMarkdown(ctx.params.name);
+    if (markdown === undefined) throw notFound(`No model card for "${ctx.params.name}"`);
+    ctx.type = 'text/markdown; charset=utf-8';
+    ctx.body = markdown;
+  });
+  ops.get('/admin/models', async (ctx) => {
+    await auth.requireAdmin(ctx);
+    ctx.body = { models: models.list(), monitoring: models.monitor.snapshot() };
+  });
+  ops.post('/admin/models/reload', async (ctx) => {
+    await auth.requireAdmin(ctx);
+    ctx.body = await models.reload();
   });
   koa.use(ops.routes());
   koa.use(auth.middleware);
@@ -161,6 +193,6 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
     fhirResponse(ctx, request, request.respondAsync ? await documents.asyncResponse(response, config.baseUrl) : response);
   });
 
-  return { koa, router: fhir, statistics, auth, audit, jobs, documents };
+  return { koa, router: fhir, statistics, auth, audit, jobs, documents, models };
 }
 

@@ -31,6 +31,8 @@ export interface AuthServer {
   middleware: Middleware<AppState>;
   /** What the caller behind a request's bearer token may do (401 without a valid token): their token's grants, their role, and the Consents that exclude them. */
   accessPolicy(ctx: Context): Promise<AccessPolicy>;
+  /** 401/403 unless the caller is an admin user or the operator client. */
+  requireAdmin(ctx: Context): Promise<void>;
 }
 
 export interface AuthServerOptions {
@@ -197,7 +199,7 @@ export async function createAuthServer(options: AuthServerOptions): Promise<Auth
     const caller = await authenticate(ctx);
     return new AccessPolicy(caller.fhirUser ? { ...caller, consentDenied: await patientsDenying(fhir, caller.fhirUser) } : caller);
   };
-  return { provider, users, clients, contexts, middleware, accessPolicy };
+  return { provider, users, clients, contexts, middleware, accessPolicy, requireAdmin: admin };
 }
 
 const PROVIDER_PATHS = new Set<string>([...Object.values(AUTH_ROUTES), '/.well-known/openid-configuration']);

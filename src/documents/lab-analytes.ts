@@ -195,3 +195,15 @@ export function isPlausible(analyte: Analyte, value: number, ucum: string): bool
   const canonical = toCanonical(analyte, value, ucum);
   return canonical !== undefined && canonical >= analyte.plausible[0] && canonical <= analyte.plausible[1];
 }
+
+const BY_LOINC = new Map<string, Analyte>();
+for (const analyte of ANALYTES) {
+  for (const code of [analyte.loinc, ...(analyte.loincAlt ?? []), ...(analyte.byUnit ?? []).flatMap((c) => [c.loinc, ...(c.loincAlt ?? [])])]) {
+    if (!BY_LOINC.has(code)) BY_LOINC.set(code, analyte);
+  }
+}
+
+/** The analyte a LOINC code measures (for its molar mass when converting units), if the table has it. */
+export function analyteForLoinc(code: string): Analyte | undefined {
+  return BY_LOINC.get(code);
+}

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DocumentPipeline } from '../documents/pipeline.js';
 import type { JobQueue } from '../jobs/job-queue.js';
+import type { ModelRegistry } from '../ml/model-registry.js';
 import type { Writer } from '../storage/repository.js';
 import { buildCapabilityStatement } from './capability.js';
 import { badRequest, FhirError, issue, notFound } from './outcome.js';
@@ -14,6 +15,7 @@ import type { FhirRequest, FhirResponse } from './types.js';
 export interface Platform {
   jobs: JobQueue;
   documents: DocumentPipeline;
+  models: ModelRegistry;
 }
 
 /** What an operation handler receives: the platform's public API plus the parsed invocation. */
@@ -36,6 +38,9 @@ export interface OperationModule {
   definition: OperationDefinition;
   handler: (ctx: OperationContext) => Promise<Resource | FhirResponse>;
 }
+
+/** An operation module's optional boot hook (e.g. registering the job handlers it enqueues). */
+export type OperationSetup = (context: { router: FhirRouter; platform: Platform }) => void | Promise<void>;
 
 /** Reads a parameter's value (valueX or resource) by name. */
 export function paramValue(params: Parameters, name: string): unknown {
@@ -133,10 +138,11 @@ export class OperationRegistry {
         throw new Error(`operations/${name}/operation.json is not an OperationDefinition with a code`);
       }
       // Relative specifier: resolves to the compiled handler under dist/ and to the .ts source under jest.
-      const module = (await import(`../../operations/${name}/handler.js`)) as { handler?: OperationModule['handler'] };
+      const module = (await import(`../../operations/${name}/handler.js`)) as { handler?: OperationModule['handler']; setup?: OperationSetup };
       if (typeof module.handler !== 'function') {
         throw new Error(`operations/${name}/handler must export a function named handler`);
       }
+      await module.setup?.({ router: this.router, platform: this.platform });
       this.register({ definition, handler: module.handler });
     }
   }

@@ -22,7 +22,7 @@ export function validate(defs: FhirDefinitions, resource: Resource, options: Val
     return [{ severity: 'error', code: 'invalid', details: { text: `Unknown resource type "${resource.resourceType}"` }, expression: ['resourceType'] }];
   }
   const checked = withoutLargeBinaries(resource) as Resource;
-  issues.push(...medplumIssues(checked));
+  issues.push(...withoutFalseInvariantFailures(resource, medplumIssues(checked)));
   issues.push(...checkRequiredBindings(resource));
 
   const profiles = [...(resource.meta?.profile ?? []), ...(options.profile ? [options.profile] : [])];
@@ -87,6 +87,19 @@ function medplumIssues(resource: Resource, profile?: StructureDefinition): Opera
     }
     throw err;
   }
+}
+
+/**
+ * Medplum evaluates ras-2 ("probability is decimal implies (probability as decimal) <= 100") as failed
+ * when a prediction has no probability at all, where FHIRPath gives an empty (passing) result. A
+ * category-only prediction (qualitativeRisk without a number) is valid R4, so that report is dropped.
+ */
+function withoutFalseInvariantFailures(resource: Resource, issues: OperationOutcomeIssue[]): OperationOutcomeIssue[] {
+  if (resource.resourceType !== 'RiskAssessment') return issues;
+  return issues.filter((issue) => {
+    const index = /^Constraint ras-2 /.test(issue.details?.text ?? '') ? /prediction\[(\d+)\]/.exec(issue.expression?.[0] ?? '')?.[1] : undefined;
+    return index === undefined || resource.prediction?.[Number(index)]?.probabilityDecimal !== undefined || resource.prediction?.[Number(index)]?.probabilityRange !== undefined;
+  });
 }
 
 /** For writes: throws 422 with every error found. */

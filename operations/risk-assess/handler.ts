@@ -1,0 +1,242 @@
+import type { Bundle, Group, Parameters, ParametersParameter, Patient, Resource, RiskAssessment, Task } from '@medplum/fhirtypes';
+import { TASK_CODES } from '../../src/documents/pipeline.js';
+import { badRequest, informational } from '../../src/fhir/outcome.js';
+import { type OperationContext, type OperationSetup, paramValue } from '../../src/fhir/operations.js';
+import type { FhirRouter } from '../../src/fhir/router.js';
+import type { FhirRequest, FhirResponse } from '../../src/fhir/types.js';
+import type { Job } from '../../src/jobs/job-queue.js';
+import type { ModelRegistry } from '../../src/ml/model-registry.js';
+import { bundleResources, loadPatientRecords, RECORD_RESOURCE_TYPES, recordFromResources } from '../../src/risk/patient-record.js';
+import type { Writer } from '../../src/storage/repository.js';
+import { CONDITIONS, type ConditionCode } from './conditions.js';
+import { type AssessOptions, assessRecords, type PatientAssessments, recordCodes } from './engine.js';
+import { ASSESSMENT_IDENTIFIER, assessmentPart, identifierValue, riskAssessment, sameAssessment } from './output.js';
+
+/** Groups larger than this are assessed by a durable background job (202 + Task polling). */
+export const SYNC_BATCH_LIMIT = 100;
+const BATCH_CHUNK = 100;
+const BATCH_JOB = 'risk-assess-batch';
+const DEFAULT_LOOKBACK_DAYS = 730;
+
+interface BatchPayload {
+  taskId: string;
+  groupId: string;
+  conditions: ConditionCode[];
+  lookbackDays: number;
+}
+
+/** Registers the batch job handler in whichever process runs jobs. */
+export const setup: OperationSetup = ({ router, platform }) => {
+  platform.jobs.handle(BATCH_JOB, {
+    run: (job: Job) => runBatchJob(router, platform.models, job.payload as BatchPayload),
+    failed: async (job: Job, reason: string) => {
+      await updateTask(router, (job.payload as BatchPayload).taskId, (task) => ({ ...task, status: 'failed', statusReason: { text: reason } }));
+    },
+  });
+};
+
+/**
+ * $risk-assess on Patient/[id] (stored record; results saved as RiskAssessments), on Group/[id]
+ * (every member; large groups as a job) and on Patient (type level: a posted Bundle or Parameters
+ * with the data, nothing saved).
+ */
+export async function handler(ctx: OperationContext): Promise<Parameters | FhirResponse> {
+  const options: AssessOptions = { conditions: parseConditions(ctx.params), lookbackDays: parseLookback(ctx.params), asOf: new Date() };
+  const access = ctx.request.access;
+  if (access) {
+    for (const type of RECORD_RESOURCE_TYPES) ctx.router.guard.require(access, type, 'r');
+  }
+  const models = ctx.platform.models;
+  const cardBase = modelCardBase(ctx.router);
+  if (ctx.level === 'type') {
+    const record = recordFromResources(postedResources(ctx));
+    if (typeof record === 'string') throw badRequest(record);
+    const [result] = await assessRecords(models, [record], options);
+    return { resourceType: 'Parameters', parameter: result.assessments.map((a) => assessmentPart(a, result.inputs, cardBase)) };
+  }
+  if (access) {
+    ctx.router.guard.require(access, 'RiskAssessment', 'c');
+    ctx.router.guard.require(access, 'RiskAssessment', 'u');
+  }
+  if (ctx.resourceType === 'Group') {
+    return assessGroup(ctx, options);
+  }
+  const patient = (await ctx.router.repo.read('Patient', ctx.id!, ctx.router.db(ctx.scope))).resource as Patient;
+  const [result] = await assessPatients(ctx.router, models, [patient], options, ctx.scope, ctx.request);
+  return { resourceType: 'Parameters', parameter: patientParts(result, cardBase) };
+}
+
+function patientParts(result: PatientAssessments & { saved: Map<string, string> }, cardBase: string): ParametersParameter[] {
+  const id = result.record.patient.id!;
+  return result.assessments.map((a) => assessmentPart(a, result.inputs, cardBase, result.saved.get(identifierValue(id, a))));
+}
+
+/** Loads, assesses and saves a set of stored patients in one transaction. */
+async function assessPatients(
+  router: FhirRouter,
+  models: ModelRegistry,
+  patients: Patient[],
+  options: AssessOptions,
+  scope: Writer | undefined,
+  request: FhirRequest | undefined,
+): Promise<(PatientAssessments & { saved: Map<string, string> })[]> {
+  const since = new Date(options.asOf.getTime() - options.lookbackDays * 86_400_000);
+  const search = async (type: string, query: [string, string][]): Promise<Resource[]> =>
+    (await router.repo.search({ ...router.parseSearch(type, query, false), count: 100_000, offset: 0 }, router.db(scope))).map((s) => s.resource!);
+  const records = await loadPatientRecords(search, patients, { observationCodes: recordCodes(models, options.conditions), since });
+  const results = await assessRecords(models, [...records.values()], options);
+  const saved = await router.write(scope, async (w) => {
+    const ids = new Map<string, string>();
+    const existing = await router.repo.search(
+      {
+        ...router.parseSearch('RiskAssessment', [['patient', patients.map((p) => `Patient/${p.id}`).join(',')], ['identifier', `${ASSESSMENT_IDENTIFIER}|`]], false),
+        count: 100_000,
+        offset: 0,
+      },
+      w.tx,
+    );
+    const byKey = new Map(existing.map((s) => [(s.resource as RiskAssessment).identifier?.find((i) => i.system === ASSESSMENT_IDENTIFIER)?.value, s.resource as RiskAssessment & { id: string }]));
+    for (const result of results) {
+      const patientId = result.record.patient.id!;
+      for (const assessment of result.assessments) {
+        if (assessment.status !== 'ok') continue;
+        const key = identifierValue(patientId, assessment);
+        const resource = riskAssessment(patientId, assessment, result.inputs, options.asOf, modelCardBase(router));
+        const current = byKey.get(key);
+        if (current && sameAssessment(current, resource)) {
+          ids.set(key, current.id);
+          continue;
+        }
+        const stored = current ? (await w.update({ ...resource, id: current.id })).stored : await w.create(resource);
+        if (request) await router.checkWritten(request, stored, current ? 'u' : 'c', w);
+        ids.set(key, stored.id);
+      }
+    }
+    return ids;
+  });
+  return results.map((r) => ({ ...r, saved }));
+}
+
+async function assessGroup(ctx: OperationContext, options: AssessOptions): Promise<Parameters | FhirResponse> {
+  const group = (await ctx.router.repo.read('Group', ctx.id!, ctx.router.db(ctx.scope))).resource as Group;
+  const members = groupPatients(group);
+  if (members.length > SYNC_BATCH_LIMIT || ctx.request.respondAsync) {
+    const task = await ctx.router.write(ctx.scope, async (w) => {
+      const stored = await w.create<Task>({
+        resourceType: 'Task',
+        status: 'requested',
+        intent: 'order',
+        code: { coding: [{ system: TASK_CODES, code: BATCH_JOB, display: 'Risk assessment of a group' }] },
+        focus: { reference: `Group/${ctx.id}` },
+        authoredOn: w.now,
+        input: [
+          { type: { text: 'conditions' }, valueString: options.conditions.join(',') },
+          { type: { text: 'members' }, valueInteger: members.length },
+        ],
+      });
+      const payload: BatchPayload = { taskId: stored.id, groupId: ctx.id!, conditions: [...options.conditions], lookbackDays: options.lookbackDays };
+      await ctx.platform.jobs.enqueue(w.tx, BATCH_JOB, payload);
+      return stored;
+    });
+    const base = ctx.router.options.baseUrl;
+    return {
+      status: 202,
+      resource: informational(`Accepted: ${members.length} patients of Group/${ctx.id} are being assessed by Task/${task.id}`),
+      headers: { 'Content-Location': `${base}/Task/${task.id}/$status` },
+    };
+  }
+  const patients = await readPatients(ctx.router, members, ctx.scope);
+  if (ctx.request.access) {
+    for (const patient of patients) await ctx.router.guard.assertPermits(ctx.request.access, patient, 'r', ctx.router.db(ctx.scope));
+  }
+  const results = await assessPatients(ctx.router, ctx.platform.models, patients, options, ctx.scope, ctx.request);
+  const cardBase = modelCardBase(ctx.router);
+  return {
+    resourceType: 'Parameters',
+    parameter: results.map((r) => ({
+      name: 'patient',
+      part: [{ name: 'subject', valueReference: { reference: `Patient/${r.record.patient.id}` } }, ...patientParts(r, cardBase)],
+    })),
+  };
+}
+
+async function runBatchJob(router: FhirRouter, models: ModelRegistry, payload: BatchPayload): Promise<void> {
+  await updateTask(router, payload.taskId, (task) => ({ ...task, status: 'in-progress', businessStatus: { text: 'ASSESSING' } }));
+  const group = (await router.repo.read('Group', payload.groupId)).resource as Group;
+  const members = groupPatients(group);
+  const options: AssessOptions = { conditions: payload.conditions, lookbackDays: payload.lookbackDays, asOf: new Date() };
+  const counts = { assessed: 0, saved: 0, insufficient: 0 };
+  for (let i = 0; i < members.length; i += BATCH_CHUNK) {
+    const patients = await readPatients(router, members.slice(i, i + BATCH_CHUNK), undefined);
+    const results = await assessPatients(router, models, patients, options, undefined, undefined);
+    for (const r of results) {
+      counts.assessed++;
+      counts.saved += r.assessments.filter((a) => a.status === 'ok').length;
+      counts.insufficient += r.assessments.filter((a) => a.status === 'insufficient_data').length;
+    }
+  }
+  await updateTask(router, payload.taskId, (task) => ({
+    ...task,
+    status: 'completed',
+    businessStatus: { text: 'COMPLETED' },
+    output: [
+      { type: { text: 'patients-assessed' }, valueInteger: counts.assessed },
+      { type: { text: 'assessments-with-result' }, valueInteger: counts.saved },
+      { type: { text: 'assessments-insufficient-data' }, valueInteger: counts.insufficient },
+    ],
+  }));
+}
+
+async function updateTask(router: FhirRouter, id: string, change: (task: Task & { id: string }) => Task): Promise<void> {
+  await router.repo.transaction(async (w) => {
+    const task = (await router.repo.read('Task', id, w.tx)).resource as Task & { id: string };
+    await w.update({ ...change(task), id, lastModified: w.now } as Task & { id: string });
+  });
+}
+
+function groupPatients(group: Group): string[] {
+  const ids = (group.member ?? [])
+    .filter((m) => !m.inactive)
+    .map((m) => /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(m.entity.reference ?? '')?.[1])
+    .filter((id): id is string => id !== undefined);
+  return [...new Set(ids)];
+}
+
+async function readPatients(router: FhirRouter, ids: readonly string[], scope: Writer | undefined): Promise<Patient[]> {
+  const stored = await router.repo.readMany(ids.map((id) => ({ resourceType: 'Patient', id })), router.db(scope));
+  return stored.filter((s) => !s.deleted && s.resource).map((s) => s.resource as Patient);
+}
+
+function postedResources(ctx: OperationContext): Resource[] {
+  if (ctx.bodyResource?.resourceType === 'Bundle') return bundleResources(ctx.bodyResource as Bundle);
+  if (ctx.bodyResource) throw badRequest(`POST Patient/$risk-assess takes a Bundle or Parameters, not ${ctx.bodyResource.resourceType}`);
+  const resources = (ctx.params.parameter ?? []).flatMap((p) => (p.resource?.resourceType === 'Bundle' ? bundleResources(p.resource as Bundle) : p.resource ? [p.resource] : []));
+  if (resources.length === 0) throw badRequest('POST Patient/$risk-assess needs the patient data: a Bundle, or Parameters with "resource" parts');
+  return resources;
+}
+
+function parseConditions(params: Parameters): ConditionCode[] {
+  const values = (params.parameter ?? [])
+    .filter((p) => p.name === 'condition')
+    .flatMap((p) => String(p.valueCode ?? p.valueString ?? '').split(','))
+    .map((c) => c.trim())
+    .filter(Boolean);
+  const unknown = values.filter((v) => !(CONDITIONS as readonly string[]).includes(v));
+  if (unknown.length > 0) {
+    throw badRequest(`Unknown condition ${unknown.map((u) => `"${u}"`).join(', ')}; valid conditions are: ${CONDITIONS.join(', ')}`, 'condition');
+  }
+  return values.length > 0 ? [...new Set(values)] as ConditionCode[] : [...CONDITIONS];
+}
+
+function parseLookback(params: Parameters): number {
+  const raw = paramValue(params, 'lookbackDays');
+  if (raw === undefined) return DEFAULT_LOOKBACK_DAYS;
+  const days = Number(raw);
+  if (!Number.isInteger(days) || days < 1 || days > 36_500) throw badRequest('lookbackDays must be a whole number of days between 1 and 36500', 'lookbackDays');
+  return days;
+}
+
+/** Where model cards are served (GET /models/<name>). */
+function modelCardBase(router: FhirRouter): string {
+  return `${new URL(router.options.baseUrl).origin}/models`;
+}
