@@ -1,6 +1,7 @@
 import process from 'node:process';
 
 import { benchEverything } from './everything.js';
+import { benchRisk } from './risk.js';
 import { snippet } from './fhir-json.js';
 import { describeError, HttpClient, REQUEST_TIMEOUT_MS, type HttpResult } from './http-client.js';
 import { emptyIds, postTransaction, prepare, recordTransactionResponse, type IngestedIds, type PreparedTransaction } from './ingest.js';
@@ -42,6 +43,7 @@ async function main(argv: string[]): Promise<number> {
     await benchReads(client, report, rng, ids.observationIds, options.reads);
     await benchSearches(client, report, ids.patients, options.searches);
     await benchEverything(client, report, rng, options.everythingSize, `${runTag}-everything`);
+    await benchRisk(client, report, rng, options.riskObservations, options.riskBatch, `${runTag}-risk`);
     await reportRss(report, rssSource, rssBefore);
   } catch (err) {
     if (!(err instanceof FatalError)) throw err;
@@ -67,6 +69,7 @@ function printHeader(report: Report, options: BenchOptions, rssSource: RssSource
     ['reads', `${options.reads} at concurrency ${READ_CONCURRENCY}`],
     ['searches', `${options.searches} per query at concurrency ${SEARCH_CONCURRENCY}`],
     ['$everything patient', `${options.everythingSize} resources`],
+    ['$risk-assess', `one patient with ${options.riskObservations} Observations; a Group of ${options.riskBatch} patients`],
     ['server RSS', describeRssSource(rssSource)],
     ['request timeout', `${REQUEST_TIMEOUT_MS / 1000} s`],
     ['client', `node ${process.version}`],
@@ -135,7 +138,7 @@ function rssSourceFor(options: BenchOptions): RssSource {
 }
 
 async function reportRss(report: Report, source: RssSource, before: RssSample | undefined): Promise<void> {
-  report.section('5. Server memory');
+  report.section('6. Server memory');
   if (source.kind === 'none') {
     report.note('RSS: not available (pass --metrics-url)');
     return;
@@ -158,6 +161,8 @@ function jsonSettings(options: BenchOptions): Record<string, FigureValue> {
     bundles: options.bundles,
     obsPerBundle: options.obsPerBundle,
     everythingSize: options.everythingSize,
+    riskObservations: options.riskObservations,
+    riskBatch: options.riskBatch,
     reads: options.reads,
     searches: options.searches,
   };

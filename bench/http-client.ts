@@ -8,6 +8,7 @@ const MAX_SOCKETS = 16;
 export interface HttpResult {
   status: number;
   body: string;
+  headers: http.IncomingHttpHeaders;
   /** From sending the request until the last byte of the body arrived. */
   ms: number;
 }
@@ -82,6 +83,7 @@ export class HttpClient {
             resolve({
               status: response.statusCode ?? 0,
               body: Buffer.concat(chunks).toString('utf8'),
+              headers: response.headers,
               ms: performance.now() - started,
             }),
           ),

@@ -7,6 +7,8 @@ export interface BenchOptions {
   bundles: number;
   obsPerBundle: number;
   everythingSize: number;
+  riskObservations: number;
+  riskBatch: number;
   reads: number;
   searches: number;
   json: boolean;
@@ -20,6 +22,8 @@ export const USAGE = `usage: node dist/bench/bench.js <baseUrl> [bearerToken] [o
   --bundles N           transaction bundles per ingest phase (default 40)
   --obs-per-bundle N    Observations per bundle, besides its Patient (default 200)
   --everything-size N   resources behind the $everything patient, 0 skips (default 5000)
+  --risk-observations N Observations of the $risk-assess patient, 0 skips (default 2000)
+  --risk-batch N        patients in the Group/$risk-assess batch, 0 skips (default 1000)
   --reads N             GET Observation/<id> requests, 0 skips (default 4000)
   --searches N          calls per search query, 0 skips (default 300)
   --metrics-url URL     Prometheus endpoint exposing process_resident_memory_bytes
@@ -42,6 +46,8 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     bundles: parseInteger('bundles', values.bundles, 40, 1),
     obsPerBundle: parseInteger('obs-per-bundle', values['obs-per-bundle'], 200, 0),
     everythingSize: parseInteger('everything-size', values['everything-size'], 5000, 0),
+    riskObservations: parseInteger('risk-observations', values['risk-observations'], 2000, 0),
+    riskBatch: parseInteger('risk-batch', values['risk-batch'], 1000, 0),
     reads: parseInteger('reads', values.reads, 4000, 0),
     searches: parseInteger('searches', values.searches, 300, 0),
     json: values.json === true,
@@ -61,6 +67,8 @@ function parseCommandLine(argv: string[]) {
         bundles: { type: 'string' },
         'obs-per-bundle': { type: 'string' },
         'everything-size': { type: 'string' },
+        'risk-observations': { type: 'string' },
+        'risk-batch': { type: 'string' },
         reads: { type: 'string' },
         searches: { type: 'string' },
         'metrics-url': { type: 'string' },

@@ -118,6 +118,9 @@ describe.each(BACKENDS)('$risk-assess (%s)', (backend) => {
     expect(saved.body.basis.map((b: { reference: string }) => b.reference.split('/')[0]).sort()).toEqual(
       expect.arrayContaining(['Condition', 'MedicationStatement', 'Observation']),
     );
+    // Stored without write-time validation (server-composed), so the structure is checked here.
+    const validation = await server.request('RiskAssessment/$validate', { method: 'POST', json: saved.body });
+    expect(validation.body.issue.filter((i: { severity: string }) => i.severity === 'error')).toEqual([]);
     const card = await fetch(saved.body.extension[0].valueUri);
     expect(card.status).toBe(200);
     expect(((await card.json()) as { name: string }).name).toBe('prevent-10yr');

@@ -9,7 +9,7 @@ import fhirpath from 'fhirpath';
 import r4model from 'fhirpath/fhir-context/r4/index.js';
 import { analyteForLoinc, conversionContext } from '../documents/lab-analytes.js';
 import { convertUnit } from '../documents/units.js';
-import { observationDate, type PatientRecord } from './patient-record.js';
+import { observationDate, observationsWithCodes, type PatientRecord } from './patient-record.js';
 
 export interface ObservationSource {
   /** "system|code" of the Observation (or of one of its components). */
@@ -131,7 +131,7 @@ function setValue(result: ResolvedInput, value: number | string, ...basis: strin
 
 function fromObservations(spec: InputSpec, source: ObservationSource, record: PatientRecord, options: ResolveOptions, result: ResolvedInput): void {
   const since = options.asOf.getTime() - options.lookbackDays * 86_400_000;
-  for (const observation of record.observations) {
+  for (const observation of observationsWithCodes(record, source.codes)) {
     if (INACTIVE_OBSERVATION.has(observation.status)) continue;
     const found = observedValue(observation, source);
     if (!found) continue;

@@ -25,22 +25,52 @@ export interface PatientRecord {
   answers: QuestionnaireResponse[];
 }
 
-/** Runs an internal search (no paging) and returns the matching resources. */
-export type SearchFn = (type: string, query: [string, string][]) => Promise<Resource[]>;
+const BY_CODE = new WeakMap<PatientRecord, Map<string, Observation[]>>();
 
-/** What to load beyond the Patient: the observation codes any input reads, and how far back. */
+/** The record's observations with any of these "system|code"s (own code or a component's), newest first. */
+export function observationsWithCodes(record: PatientRecord, codes: readonly string[]): Observation[] {
+  let index = BY_CODE.get(record);
+  if (!index) {
+    index = new Map();
+    for (const o of record.observations) {
+      const keys = new Set([...(o.code?.coding ?? []), ...(o.component ?? []).flatMap((c) => c.code?.coding ?? [])].map((c) => `${c.system}|${c.code}`));
+      for (const key of keys) {
+        const list = index.get(key) ?? [];
+        list.push(o);
+        index.set(key, list);
+      }
+    }
+    BY_CODE.set(record, index);
+  }
+  if (codes.length === 1) return index.get(codes[0]) ?? [];
+  const found = new Set(codes.flatMap((code) => index!.get(code) ?? []));
+  return record.observations.filter((o) => found.has(o));
+}
+
+/** Where records come from: internal searches (no paging) and the newest observations per patient and code. */
+export interface RecordSource {
+  search(type: string, query: [string, string][]): Promise<Resource[]>;
+  latestObservations(patientIds: readonly string[], codes: readonly string[], perCode: number): Promise<Observation[]>;
+}
+
+/** What to load beyond the Patient: the observation codes any input reads (the look-back applies when inputs resolve). */
 export interface RecordQuery {
   observationCodes: readonly string[];
-  since: Date;
 }
+
+/**
+ * Results kept per code: the latest value, earlier ones when it is implausible, and enough history
+ * to confirm a result persisting over 3 months (CKD).
+ */
+const RESULTS_PER_CODE = 8;
 
 const RECORD_TYPES = ['Observation', 'Condition', 'MedicationStatement', 'MedicationRequest', 'QuestionnaireResponse'] as const;
 
 /**
  * Records for many patients with one query per resource type (a batch is chunked by the caller):
- * observations are limited to the codes inputs read (code or component code) within the look-back.
+ * observations are limited to the newest few per code that inputs read (code or component code).
  */
-export async function loadPatientRecords(search: SearchFn, patients: readonly Patient[], query: RecordQuery): Promise<Map<string, PatientRecord>> {
+export async function loadPatientRecords(source: RecordSource, patients: readonly Patient[], query: RecordQuery): Promise<Map<string, PatientRecord>> {
   const records = new Map<string, PatientRecord>();
   for (const patient of patients) {
     records.set(patient.id!, { patient, observations: [], conditions: [], medications: [], answers: [] });
@@ -48,17 +78,11 @@ export async function loadPatientRecords(search: SearchFn, patients: readonly Pa
   if (patients.length === 0) return records;
   const subjects = patients.map((p) => `Patient/${p.id}`).join(',');
   const [observations, conditions, statements, requests, answers] = await Promise.all([
-    query.observationCodes.length === 0
-      ? Promise.resolve([])
-      : search('Observation', [
-          ['patient', subjects],
-          ['combo-code', query.observationCodes.join(',')],
-          ['date', `ge${query.since.toISOString().slice(0, 10)}`],
-        ]),
-    search('Condition', [['patient', subjects]]),
-    search('MedicationStatement', [['patient', subjects]]),
-    search('MedicationRequest', [['patient', subjects], ['status', 'active']]),
-    search('QuestionnaireResponse', [['patient', subjects]]),
+    source.latestObservations(patients.map((p) => p.id!), query.observationCodes, RESULTS_PER_CODE),
+    source.search('Condition', [['patient', subjects]]),
+    source.search('MedicationStatement', [['patient', subjects]]),
+    source.search('MedicationRequest', [['patient', subjects], ['status', 'active']]),
+    source.search('QuestionnaireResponse', [['patient', subjects]]),
   ]);
   const recordOf = (subject: Reference | undefined): PatientRecord | undefined => records.get(subject?.reference?.replace(/^.*Patient\//, '') ?? '');
   for (const o of observations as Observation[]) recordOf(o.subject)?.observations.push(o);

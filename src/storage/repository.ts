@@ -181,6 +181,35 @@ export class Repository {
     return (await db.query<Row>(text, params, { customPlan: true })).map(this.toStored);
   }
 
+  /**
+   * The newest `perCode` Observations per patient and code (own or component code) among `codes`
+   * ("system|code"), for reading a few analytes out of large records. Driven from each patient's
+   * references with per-row index probes: the general search plan hashes every Observation carrying
+   * those codes server-wide, which a busy server cannot afford per call.
+   */
+  async latestObservations(patientIds: readonly string[], codes: readonly string[], perCode: number, db: SqlExecutor = this.sql): Promise<StoredResource[]> {
+    if (patientIds.length === 0 || codes.length === 0) return [];
+    const rows = await db.query<Row>(
+      `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.content FROM resource r JOIN (
+         SELECT DISTINCT k.id FROM (
+           SELECT t.id, row_number() OVER (PARTITION BY p.target_id, t.system, t.value ORDER BY t.effective DESC NULLS LAST, t.id) AS rank
+           FROM sp_reference p
+           CROSS JOIN LATERAL (
+             SELECT tok.id, tok.system, tok.value,
+               (SELECT max(d.low) FROM sp_date d WHERE d.resource_type = 'Observation' AND d.id = tok.id AND d.code = 'date') AS effective
+             FROM sp_token tok
+             WHERE tok.resource_type = 'Observation' AND tok.id = p.id AND tok.code = 'combo-code' AND tok.system || '|' || tok.value = ANY($2::text[])
+             OFFSET 0
+           ) t
+           WHERE p.resource_type = 'Observation' AND p.code = 'patient' AND p.target_type = 'Patient' AND p.target_id = ANY($1::text[])
+         ) k WHERE k.rank <= $3
+       ) latest ON latest.id = r.id
+       WHERE r.resource_type = 'Observation' AND NOT r.deleted`,
+      [patientIds, codes, perCode],
+    );
+    return rows.map(this.toStored);
+  }
+
   async count(request: SearchRequest, db: SqlExecutor = this.sql): Promise<number> {
     const { text, params } = compileCount(request);
     const rows = await db.query<{ count: number | string }>(text, params, { customPlan: true });
@@ -333,6 +362,11 @@ export class Writer {
     }
     const stored = await this.put(resource, resource.id, current ? method : 'PUT', current, true);
     return { stored, created: !current || current.deleted };
+  }
+
+  /** A new version of a resource the server composes from typed code (see createServerAuthored). */
+  async updateServerAuthored<T extends Resource>(resource: T & { id: string }): Promise<StoredResource<T>> {
+    return this.put(resource, resource.id, 'PUT', await this.current(resource.resourceType, resource.id), false);
   }
 
   async delete(resourceType: string, id: string): Promise<StoredResource | undefined> {
