@@ -15,6 +15,8 @@ export interface AssessOptions {
   conditions: readonly ConditionCode[];
   asOf: Date;
   lookbackDays: number;
+  /** ML contributions (default true); batch jobs, which only store RiskAssessments, skip them. */
+  explain?: boolean;
 }
 
 export interface PatientAssessments {
@@ -78,7 +80,7 @@ export async function assessRecords(models: ModelRegistry, records: readonly Pat
     for (const model of models.ml(condition)) {
       // ML features resolve under the model's own names, separately from the instruments' inputs.
       const inputsList = results.map((r) => resolveInputs(model.spec.features, r.record, options));
-      const assessments = await model.assess(inputsList);
+      const assessments = await model.assess(inputsList, { explain: options.explain ?? true });
       assessments.forEach((assessment, i) => {
         models.monitor.record(assessment, model.row(inputsList[i]));
         for (const [name, input] of inputsList[i]) results[i].inputs.set(`${model.name}:${name}`, { ...input, name: `${model.name}:${name}` });

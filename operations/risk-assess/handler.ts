@@ -68,7 +68,7 @@ export async function handler(ctx: OperationContext): Promise<Parameters | FhirR
 
 function patientParts(result: PatientAssessments & { saved: Map<string, string> }, cardBase: string): ParametersParameter[] {
   const id = result.record.patient.id!;
-  return result.assessments.map((a) => assessmentPart(a, result.inputs, cardBase, result.saved.get(identifierValue(id, a))));
+  return result.assessments.map((a) => assessmentPart(a, result.inputs, cardBase, result.saved.get(identifierValue(id, a.condition))));
 }
 
 /** Loads, assesses and saves a set of stored patients in one transaction. */
@@ -97,10 +97,12 @@ async function assessPatients(
     const byKey = new Map(existing.map((s) => [(s.resource as RiskAssessment).identifier?.find((i) => i.system === ASSESSMENT_IDENTIFIER)?.value, s.resource as RiskAssessment & { id: string }]));
     for (const result of results) {
       const patientId = result.record.patient.id!;
-      for (const assessment of result.assessments) {
-        if (assessment.status !== 'ok') continue;
-        const key = identifierValue(patientId, assessment);
-        const resource = riskAssessment(patientId, assessment, result.inputs, options.asOf, modelCardBase(router));
+      for (const condition of options.conditions) {
+        // Published instruments come first in result.assessments, so the primary answer leads.
+        const answered = result.assessments.filter((a) => a.condition === condition && a.status === 'ok');
+        if (answered.length === 0) continue;
+        const key = identifierValue(patientId, condition);
+        const resource = riskAssessment(patientId, answered, result.inputs, options.asOf, modelCardBase(router));
         const current = byKey.get(key);
         if (current && sameAssessment(current, resource)) {
           ids.set(key, current.id);
@@ -164,7 +166,7 @@ async function runBatchJob(router: FhirRouter, models: ModelRegistry, payload: B
   await updateTask(router, payload.taskId, (task) => ({ ...task, status: 'in-progress', businessStatus: { text: 'ASSESSING' } }));
   const group = (await router.repo.read('Group', payload.groupId)).resource as Group;
   const members = groupPatients(group);
-  const options: AssessOptions = { conditions: payload.conditions, lookbackDays: payload.lookbackDays, asOf: new Date() };
+  const options: AssessOptions = { conditions: payload.conditions, lookbackDays: payload.lookbackDays, asOf: new Date(), explain: false };
   const counts = { assessed: 0, saved: 0, insufficient: 0 };
   const chunks: string[][] = [];
   for (let i = 0; i < members.length; i += BATCH_CHUNK) chunks.push(members.slice(i, i + BATCH_CHUNK));
@@ -176,7 +178,7 @@ async function runBatchJob(router: FhirRouter, models: ModelRegistry, payload: B
       const results = await assessPatients(router, models, patients, options, undefined, undefined);
       for (const r of results) {
         counts.assessed++;
-        counts.saved += r.assessments.filter((a) => a.status === 'ok').length;
+        counts.saved += new Set(r.assessments.filter((a) => a.status === 'ok').map((a) => a.condition)).size;
         counts.insufficient += r.assessments.filter((a) => a.status === 'insufficient_data').length;
       }
     }
@@ -188,7 +190,7 @@ async function runBatchJob(router: FhirRouter, models: ModelRegistry, payload: B
     businessStatus: { text: 'COMPLETED' },
     output: [
       { type: { text: 'patients-assessed' }, valueInteger: counts.assessed },
-      { type: { text: 'assessments-with-result' }, valueInteger: counts.saved },
+      { type: { text: 'risk-assessments' }, valueInteger: counts.saved },
       { type: { text: 'assessments-insufficient-data' }, valueInteger: counts.insufficient },
     ],
   }));

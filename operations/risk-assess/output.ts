@@ -1,4 +1,4 @@
-/** Assessments as FHIR: a RiskAssessment per patient, condition and model, and the operation's Parameters. */
+/** Assessments as FHIR: a RiskAssessment per patient and condition (a prediction per model), and the operation's Parameters. */
 import type { ParametersParameter, RiskAssessment } from '@medplum/fhirtypes';
 import type { Assessment } from '../../src/risk/assessment.js';
 import type { Inputs } from '../../src/risk/inputs.js';
@@ -18,42 +18,55 @@ function inputsOf(assessment: Assessment, inputs: Inputs): ReturnType<Inputs['ge
   return assessment.inputs.map((name) => inputs.get(assessment.kind === 'ml-ensemble' ? `${assessment.model}:${name}` : name)).filter(Boolean);
 }
 
-export function identifierValue(patientId: string, assessment: Assessment): string {
-  return `Patient/${patientId}|${assessment.condition}|${assessment.model}`;
+export function identifierValue(patientId: string, condition: string): string {
+  return `Patient/${patientId}|${condition}`;
 }
 
-/** The RiskAssessment recording an assessment with a result (status ok). */
-export function riskAssessment(patientId: string, assessment: Assessment, inputs: Inputs, asOf: Date, cardBase: string): RiskAssessment {
-  const basis = [...new Set(inputsOf(assessment, inputs).flatMap((i) => i!.basis).filter((b) => !b.startsWith('Patient/')))];
-  const interval = assessment.interval;
+export const MODEL_EXTENSION = 'https://carelens.dev/fhir/StructureDefinition/risk-model';
+export const RESEARCH_GRADE_EXTENSION = 'https://carelens.dev/fhir/StructureDefinition/research-grade';
+
+/**
+ * The RiskAssessment of one patient and condition: one prediction per model that gave a result,
+ * primary first (published instruments before research-grade models). `method` and the model card
+ * are the primary's; each prediction names its own model, interval and grade.
+ */
+export function riskAssessment(patientId: string, assessments: readonly Assessment[], inputs: Inputs, asOf: Date, cardBase: string): RiskAssessment {
+  const [primary] = assessments;
+  const basis = [...new Set(assessments.flatMap((a) => inputsOf(a, inputs).flatMap((i) => i!.basis)).filter((b) => !b.startsWith('Patient/')))];
   return {
     resourceType: 'RiskAssessment',
     meta: {
-      tag: [{ system: MODEL_GRADE_SYSTEM, code: assessment.researchGrade ? 'research-grade' : 'published-instrument', display: assessment.researchGrade ? 'Research-grade ML model' : 'Published clinical instrument' }],
+      tag: [{ system: MODEL_GRADE_SYSTEM, code: primary.researchGrade ? 'research-grade' : 'published-instrument', display: primary.researchGrade ? 'Research-grade ML model' : 'Published clinical instrument' }],
     },
-    extension: [{ url: MODEL_CARD_EXTENSION, valueUri: `${cardBase}/${assessment.model}` }],
-    identifier: [{ system: ASSESSMENT_IDENTIFIER, value: identifierValue(patientId, assessment) }],
+    extension: [{ url: MODEL_CARD_EXTENSION, valueUri: `${cardBase}/${primary.model}` }],
+    identifier: [{ system: ASSESSMENT_IDENTIFIER, value: identifierValue(patientId, primary.condition) }],
     status: 'final',
     subject: { reference: `Patient/${patientId}` },
     occurrenceDateTime: asOf.toISOString(),
-    code: { coding: [{ system: CONDITION_SYSTEM, code: assessment.condition, display: CONDITION_DISPLAY[assessment.condition as ConditionCode] }] },
-    method: { coding: [{ system: MODEL_SYSTEM, code: assessment.model, version: assessment.version, display: assessment.title }], text: assessment.title },
+    code: { coding: [{ system: CONDITION_SYSTEM, code: primary.condition, display: CONDITION_DISPLAY[primary.condition as ConditionCode] }] },
+    method: { coding: [modelCoding(primary)], text: primary.title },
     ...(basis.length > 0 && { basis: basis.map((reference) => ({ reference })) }),
-    prediction: [
-      {
-        outcome: { coding: [assessment.outcome], text: assessment.outcome.display },
-        ...(assessment.probability !== undefined && { probabilityDecimal: round(assessment.probability, 6) }),
-        ...(assessment.category && { qualitativeRisk: { coding: [{ system: RISK_PROBABILITY, code: assessment.category.risk }], text: assessment.category.display } }),
-        ...(assessment.horizonYears !== undefined && { whenRange: { high: { value: assessment.horizonYears, unit: 'years', system: 'http://unitsofmeasure.org', code: 'a' } } }),
-        rationale: [assessment.score ? `${assessment.score.display}: ${assessment.score.value}` : undefined, assessment.thresholds].filter(Boolean).join('. '),
-        ...(interval && {
-          extension: [{ url: INTERVAL_EXTENSION, valueRange: { low: { value: round(interval.low, 6) }, high: { value: round(interval.high, 6) } } }],
-        }),
-      },
-    ],
-    ...(assessment.mitigation && { mitigation: assessment.mitigation }),
-    ...(assessment.warnings.length > 0 && { note: assessment.warnings.map((text) => ({ text })) }),
+    prediction: assessments.map((assessment) => ({
+      extension: [
+        { url: MODEL_EXTENSION, valueCoding: modelCoding(assessment) },
+        ...(assessment.researchGrade ? [{ url: RESEARCH_GRADE_EXTENSION, valueBoolean: true }] : []),
+        ...(assessment.interval
+          ? [{ url: INTERVAL_EXTENSION, valueRange: { low: { value: round(assessment.interval.low, 6) }, high: { value: round(assessment.interval.high, 6) } } }]
+          : []),
+      ],
+      outcome: { coding: [assessment.outcome], text: assessment.outcome.display },
+      ...(assessment.probability !== undefined && { probabilityDecimal: round(assessment.probability, 6) }),
+      ...(assessment.category && { qualitativeRisk: { coding: [{ system: RISK_PROBABILITY, code: assessment.category.risk }], text: assessment.category.display } }),
+      ...(assessment.horizonYears !== undefined && { whenRange: { high: { value: assessment.horizonYears, unit: 'years', system: 'http://unitsofmeasure.org', code: 'a' } } }),
+      rationale: [assessment.title, assessment.score ? `${assessment.score.display}: ${assessment.score.value}` : undefined, assessment.thresholds].filter(Boolean).join('. '),
+    })),
+    ...(primary.mitigation && { mitigation: primary.mitigation }),
+    ...(assessments.some((a) => a.warnings.length > 0) && { note: assessments.flatMap((a) => a.warnings.map((w) => ({ text: `${a.model}: ${w}` }))) }),
   };
+}
+
+function modelCoding(assessment: Assessment): { system: string; code: string; version: string; display: string } {
+  return { system: MODEL_SYSTEM, code: assessment.model, version: assessment.version, display: assessment.title };
 }
 
 /** Whether two versions say the same thing (ignoring when they were computed). */

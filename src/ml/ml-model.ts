@@ -108,14 +108,17 @@ export class MlModel {
     };
   }
 
-  /** Assessments for many patients' inputs (one ONNX run per graph for the whole batch). */
-  async assess(inputsList: readonly Inputs[]): Promise<Assessment[]> {
+  /**
+   * Assessments for many patients' inputs (one ONNX run per graph for the whole batch). Without
+   * `explain` the contributions are left out (batch jobs store RiskAssessments, which carry none).
+   */
+  async assess(inputsList: readonly Inputs[], { explain = true }: { explain?: boolean } = {}): Promise<Assessment[]> {
     const rows = inputsList.map((inputs) => this.row(inputs));
     const refusals = rows.map((row) => this.refusal(row));
     const runnable = rows.filter((_, i) => !refusals[i]);
     const margins = runnable.length > 0 ? await this.margins(runnable) : undefined;
     let k = 0;
-    return rows.map((row, i) => refusals[i] ?? this.explain(row, margins!, k++));
+    return rows.map((row, i) => refusals[i] ?? this.predict(row, margins!, k++, explain));
   }
 
   /** insufficient_data without a required input; not_applicable outside the training range. */
@@ -151,7 +154,7 @@ export class MlModel {
     };
   }
 
-  private explain(row: number[], m: Awaited<ReturnType<MlModel['margins']>>, k: number): Assessment {
+  private predict(row: number[], m: Awaited<ReturnType<MlModel['margins']>>, k: number, explain: boolean): Assessment {
     const [lrSpec, gbtSpec] = this.spec.members;
     const B = this.spec.bootstrap.replicates;
     const lrLogit = calibrate(lrSpec.platt, m.lr[k]);
@@ -163,18 +166,6 @@ export class MlModel {
       replicates.push(sigmoid((calibrate(platt.lr, m.lrBoot[k * B + b]) + calibrate(platt.gbt, m.gbtBoot[k * B + b])) / 2));
     }
     replicates.sort((a, b) => a - b);
-    const imputedRow = row.map((v, i) => (Number.isNaN(v) ? this.spec.features[i].impute : v));
-    // Exact linear SHAP and TreeSHAP, moved to calibrated log-odds by each member's Platt slope.
-    const { weights, background, intercept } = lrSpec.linear;
-    const lrPhi = imputedRow.map((v, i) => lrSpec.platt.a * weights[i] * (v - background[i]));
-    const treePhi = this.explainer.shap(row, row.length).map((v) => gbtSpec.platt.a * v);
-    const lrBase = lrSpec.platt.a * (intercept + weights.reduce((s, w, i) => s + w * background[i], 0)) + lrSpec.platt.b;
-    const gbtBase = gbtSpec.platt.a * this.explainer.expectedMargin + gbtSpec.platt.b;
-    const contributions: Contribution[] = this.spec.features.map((f, i) => ({
-      input: f.name,
-      value: Number.isNaN(row[i]) ? undefined : row[i],
-      contribution: (lrPhi[i] + treePhi[i]) / 2,
-    }));
     const { moderate, high, basis } = this.spec.thresholds;
     const imputed = this.spec.features.filter((_, i) => Number.isNaN(row[i])).map((f) => f.name);
     return {
@@ -187,12 +178,7 @@ export class MlModel {
             : { code: 'low', display: `Low (<${moderate})`, risk: 'low' },
       thresholds: `low <${moderate}, moderate ${moderate}–<${high}, high ≥${high} (${basis})`,
       interval: { low: percentile(replicates, 0.025), high: percentile(replicates, 0.975), method: `bootstrap ensemble (${B} refits): model uncertainty, not a range of the patient's true risk` },
-      explanation: {
-        method: 'mean of exact linear SHAP (logistic regression) and path-dependent TreeSHAP (gradient-boosted trees), each scaled by its Platt slope',
-        scale: 'log-odds',
-        baseline: (lrBase + gbtBase) / 2,
-        contributions,
-      },
+      ...(explain && { explanation: this.explanation(row) }),
       details: [
         { name: 'logistic-regression-probability', value: sigmoid(lrLogit), unit: '1' },
         { name: 'gradient-boosted-trees-probability', value: sigmoid(gbtLogit), unit: '1' },
@@ -200,6 +186,28 @@ export class MlModel {
       missing: [],
       imputed,
       warnings: [RESEARCH_GRADE, ...(imputed.length > 0 ? [`Imputed (training median for the regression; native missing branch for the trees): ${imputed.join(', ')}`] : [])],
+    };
+  }
+
+  /** Exact linear SHAP and TreeSHAP, moved to calibrated log-odds by each member's Platt slope and averaged. */
+  private explanation(row: number[]): NonNullable<Assessment['explanation']> {
+    const [lrSpec, gbtSpec] = this.spec.members;
+    const imputedRow = row.map((v, i) => (Number.isNaN(v) ? this.spec.features[i].impute : v));
+    const { weights, background, intercept } = lrSpec.linear;
+    const lrPhi = imputedRow.map((v, i) => lrSpec.platt.a * weights[i] * (v - background[i]));
+    const treePhi = this.explainer.shap(row, row.length).map((v) => gbtSpec.platt.a * v);
+    const lrBase = lrSpec.platt.a * (intercept + weights.reduce((s, w, i) => s + w * background[i], 0)) + lrSpec.platt.b;
+    const gbtBase = gbtSpec.platt.a * this.explainer.expectedMargin + gbtSpec.platt.b;
+    const contributions: Contribution[] = this.spec.features.map((f, i) => ({
+      input: f.name,
+      value: Number.isNaN(row[i]) ? undefined : row[i],
+      contribution: (lrPhi[i] + treePhi[i]) / 2,
+    }));
+    return {
+      method: 'mean of exact linear SHAP (logistic regression) and path-dependent TreeSHAP (gradient-boosted trees), each scaled by its Platt slope',
+      scale: 'log-odds',
+      baseline: (lrBase + gbtBase) / 2,
+      contributions,
     };
   }
 }

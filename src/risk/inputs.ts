@@ -103,7 +103,7 @@ export function resolveInput(spec: InputSpec, record: PatientRecord, options: Re
       setValue(result, matches.length > 0 ? 1 : 0, ...matches.map((c) => `Condition/${c.id ?? ''}`));
     } else if ('medication' in source) {
       const { ingredients, codes = [] } = source.medication;
-      const pattern = new RegExp(`\\b(${ingredients.map(escapeRegExp).join('|')})\\b`, 'i');
+      const pattern = ingredientPattern(ingredients);
       const matches = record.medications.filter(
         (m) => ACTIVE_MEDICATION.has(m.status ?? '') && (matchesAny(m.medicationCodeableConcept, codes) || pattern.test(conceptText(m.medicationCodeableConcept))),
       );
@@ -274,6 +274,18 @@ function matchesAny(concept: CodeableConcept | undefined, codes: readonly string
 
 function conceptText(concept: CodeableConcept | undefined): string {
   return [concept?.text, ...(concept?.coding ?? []).map((c) => c.display)].filter(Boolean).join(' ');
+}
+
+const ingredientPatterns = new WeakMap<readonly string[], RegExp>();
+
+/** One whole-word, case-insensitive pattern per ingredient list (specs are long-lived, so it is built once). */
+function ingredientPattern(ingredients: readonly string[]): RegExp {
+  let pattern = ingredientPatterns.get(ingredients);
+  if (!pattern) {
+    pattern = new RegExp(`\\b(${ingredients.map(escapeRegExp).join('|')})\\b`, 'i');
+    ingredientPatterns.set(ingredients, pattern);
+  }
+  return pattern;
 }
 
 function escapeRegExp(text: string): string {
