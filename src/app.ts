@@ -30,6 +30,8 @@ import { createOcrProvider } from './ai/ocr-provider.js';
 import { DocumentPipeline } from './documents/pipeline.js';
 import { JobQueue } from './jobs/job-queue.js';
 import { ModelMonitor } from './ml/model-monitor.js';
+import { CdsClientAuth } from './cds/client-auth.js';
+import { CdsServices } from './cds/cds-hooks.js';
 import { ModelRegistry } from './ml/model-registry.js';
 import { join } from 'node:path';
 import type { SqlClient } from './storage/sql.js';
@@ -83,7 +85,8 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
   for (const failure of loaded.failed) {
     logger.warn({ model: failure.name, err: failure.error }, 'model not loaded');
   }
-  const operations = new OperationRegistry(fhir, { jobs, documents, models });
+  const platform = { jobs, documents, models };
+  const operations = new OperationRegistry(fhir, platform);
   for (const op of [validateOperation, everythingOperation, lastnOperation, matchOperation]) {
     operations.register(op);
   }
@@ -148,6 +151,10 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
     ctx.body = await models.reload();
   });
   koa.use(ops.routes());
+  // CDS Hooks services authenticate their callers themselves (signed client JWTs, not SMART tokens).
+  const cds = new CdsServices(fhir, platform, new CdsClientAuth(config.cdsClients, config.cdsAllowUnsigned), new URL(config.baseUrl).origin, config.maxBodyBytes);
+  await cds.load(projectRoot());
+  koa.use(cds.routes().routes());
   koa.use(auth.middleware);
 
   const fhirPrefix = new URL(config.baseUrl).pathname.replace(/\/$/, '');

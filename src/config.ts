@@ -47,6 +47,17 @@ export interface Config {
   textract?: { region: string; endpoint?: string };
   /** Extracted lab values with a confidence below this get a clinician review Task. */
   reviewThreshold: number;
+  /** CDS Hooks clients allowed to call /cds-services: their JWT issuer and where their public keys are. */
+  cdsClients: CdsClient[];
+  /** Accept CDS Hooks calls without a signed JWT (development only). */
+  cdsAllowUnsigned: boolean;
+}
+
+/** A registered CDS client: its signing keys come from jwksUrl (which a JWT's jku must equal) or are inline. */
+export interface CdsClient {
+  iss: string;
+  jwksUrl?: string;
+  jwks?: { keys: Record<string, unknown>[] };
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -146,7 +157,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     inProcessJobs: bool(env, 'IN_PROCESS_JOBS', true),
     textract: textractRegion ? { region: textractRegion, endpoint: env.TEXTRACT_ENDPOINT || undefined } : undefined,
     reviewThreshold: fraction(env, 'EXTRACTION_REVIEW_THRESHOLD', 0.8),
+    cdsClients: cdsClients(env.CDS_CLIENTS),
+    cdsAllowUnsigned: bool(env, 'CDS_ALLOW_UNSIGNED', false),
   };
+}
+
+/** CDS_CLIENTS='[{"iss":"https://ehr.example","jwksUrl":"https://ehr.example/.well-known/jwks.json"}]' */
+function cdsClients(raw: string | undefined): CdsClient[] {
+  if (!raw) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('CDS_CLIENTS must be a JSON array of {"iss", "jwksUrl" or "jwks"}');
+  }
+  const valid =
+    Array.isArray(parsed) &&
+    parsed.every(
+      (c: Partial<CdsClient>) =>
+        typeof c?.iss === 'string' && ((typeof c.jwksUrl === 'string' && /^https?:\/\//.test(c.jwksUrl)) || Array.isArray(c.jwks?.keys)),
+    );
+  if (!valid) throw new ConfigError('CDS_CLIENTS must be a JSON array of {"iss", "jwksUrl" (http(s) URL) or "jwks" ({"keys": [...]})}');
+  return parsed as CdsClient[];
 }
 
 /** ENCRYPTION_KEYS="<id>:<base64 of 32 bytes>,<older id>:<older key>" */

@@ -7,7 +7,8 @@ import type { Consciousness } from './news2.js';
 import catalogue from './inputs.json' with { type: 'json' };
 import { type Presentation, triage, type TriageResult, type Urgency } from './triage.js';
 
-const INPUTS = catalogue.inputs as InputSpec[];
+/** Where triage reads vital signs and context in a record (also used by the encounter-start CDS service). */
+export const TRIAGE_INPUTS = catalogue.inputs as InputSpec[];
 const URGENCY_SYSTEM = 'https://carelens.dev/fhir/CodeSystem/triage-urgency';
 const DECISION_SUPPORT = 'https://carelens.dev/fhir/CodeSystem/decision-support';
 const MODEL_SYSTEM = 'https://carelens.dev/fhir/CodeSystem/risk-model';
@@ -38,7 +39,7 @@ export async function handler(ctx: OperationContext): Promise<Parameters> {
         latestObservations: async (ids, codes, perCode) => (await ctx.router.repo.latestObservations(ids, codes, perCode, db)).map((s) => s.resource as Observation),
       },
       [patient],
-      { observationCodes: observationCodes(INPUTS) },
+      { observationCodes: observationCodes(TRIAGE_INPUTS) },
     );
     record = records.get(patient.id!);
   } else {
@@ -50,7 +51,7 @@ export async function handler(ctx: OperationContext): Promise<Parameters> {
     }
   }
   const asOf = new Date();
-  const inputs = record ? resolveInputs(INPUTS, record, { asOf, lookbackDays: lookbackHours / 24 }) : new Map();
+  const inputs = record ? resolveInputs(TRIAGE_INPUTS, record, { asOf, lookbackDays: lookbackHours / 24 }) : new Map();
   const presentation = presentationOf(ctx.params, inputs);
   if (presentation.text.length === 0 && presentation.values.size === 0) {
     throw badRequest('Nothing to triage: give a complaint, symptoms or vital signs (or call it on a patient with recent vital signs)');
@@ -61,7 +62,8 @@ export async function handler(ctx: OperationContext): Promise<Parameters> {
   return { resourceType: 'Parameters', parameter: [...resultParts(result), ...saved] };
 }
 
-function presentationOf(params: Parameters, inputs: Map<string, { value?: number | string }>): Presentation {
+/** The presentation: posted values over the record's. */
+export function presentationOf(params: Parameters, inputs: Map<string, { value?: number | string }>): Presentation {
   const values = new Map<string, number>();
   for (const [name, input] of inputs) if (typeof input.value === 'number') values.set(name, input.value);
   for (const name of NUMERIC) {

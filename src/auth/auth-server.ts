@@ -6,7 +6,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
 import { badRequest, FhirError, forbidden, issue, notFound } from '../fhir/outcome.js';
 import type { FhirRouter } from '../fhir/router.js';
-import { readBody } from '../http/body.js';
+import { readBody, readJsonObject } from '../http/body.js';
 import type { AppState } from '../http/request-id.js';
 import type { Logger } from '../logger.js';
 import type { SqlClient } from '../storage/sql.js';
@@ -91,7 +91,7 @@ export async function createAuthServer(options: AuthServerOptions): Promise<Auth
     if (access.role === 'patient' || (access.kind === 'user' && !access.role)) {
       throw forbidden('Only EHR users and systems can create launch contexts');
     }
-    const body = await jsonBody(ctx, config.maxBodyBytes);
+    const body = await readJsonObject(ctx, config.maxBodyBytes);
     const patient = optionalId(body.patient, 'patient');
     const encounter = optionalId(body.encounter, 'encounter');
     const policy = new AccessPolicy(access);
@@ -118,7 +118,7 @@ export async function createAuthServer(options: AuthServerOptions): Promise<Auth
   });
   router.post('/admin/clients', async (ctx) => {
     await admin(ctx);
-    const body = await jsonBody(ctx, config.maxBodyBytes);
+    const body = await readJsonObject(ctx, config.maxBodyBytes);
     try {
       ctx.body = await clients.register(body as unknown as ClientRegistration);
       ctx.status = 201;
@@ -147,7 +147,7 @@ export async function createAuthServer(options: AuthServerOptions): Promise<Auth
   });
   router.post('/admin/users', async (ctx) => {
     await admin(ctx);
-    const body = await jsonBody(ctx, config.maxBodyBytes);
+    const body = await readJsonObject(ctx, config.maxBodyBytes);
     try {
       ctx.body = await users.enrol(
         {
@@ -232,14 +232,6 @@ function smartConfiguration(config: Config): Record<string, unknown> {
     code_challenge_methods_supported: ['S256'],
     capabilities: authorizePostSupported(config.issuer) ? [...CAPABILITIES, 'authorize-post'] : CAPABILITIES,
   };
-}
-
-async function jsonBody(ctx: Context, maxBytes: number): Promise<Record<string, unknown>> {
-  const { body } = await readBody(ctx, maxBytes);
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw badRequest('The request body must be a JSON object');
-  }
-  return body as Record<string, unknown>;
 }
 
 function optionalId(value: unknown, name: string): string | undefined {

@@ -81,3 +81,12 @@ export function checkAcceptable(ctx: Context, nativeAllowed = false): void {
     throw new FhirError(406, [issue('not-supported', `Cannot produce ${accept}: this server produces application/fhir+json only`)]);
   }
 }
+
+/** A JSON object body (admin APIs, CDS Hooks): 400 for anything else. */
+export async function readJsonObject(ctx: Context, maxBytes: number): Promise<Record<string, unknown>> {
+  const { body } = await readBody(ctx, maxBytes);
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw badRequest('The request body must be a JSON object');
+  }
+  return body as Record<string, unknown>;
+}
