@@ -2,6 +2,7 @@ import process from 'node:process';
 
 import { benchEverything } from './everything.js';
 import { benchRisk } from './risk.js';
+import { benchCds } from './cds.js';
 import { snippet } from './fhir-json.js';
 import { describeError, HttpClient, REQUEST_TIMEOUT_MS, type HttpResult } from './http-client.js';
 import { emptyIds, postTransaction, prepare, recordTransactionResponse, type IngestedIds, type PreparedTransaction } from './ingest.js';
@@ -44,6 +45,7 @@ async function main(argv: string[]): Promise<number> {
     await benchSearches(client, report, ids.patients, options.searches);
     await benchEverything(client, report, rng, options.everythingSize, `${runTag}-everything`);
     await benchRisk(client, report, rng, options.riskObservations, options.riskBatch, `${runTag}-risk`);
+    await benchCds(client, report, options.baseUrl.origin);
     await reportRss(report, rssSource, rssBefore);
   } catch (err) {
     if (!(err instanceof FatalError)) throw err;
@@ -138,7 +140,7 @@ function rssSourceFor(options: BenchOptions): RssSource {
 }
 
 async function reportRss(report: Report, source: RssSource, before: RssSample | undefined): Promise<void> {
-  report.section('6. Server memory');
+  report.section('7. Server memory');
   if (source.kind === 'none') {
     report.note('RSS: not available (pass --metrics-url)');
     return;

@@ -48,19 +48,24 @@ export class HttpClient {
     return this.send('POST', this.urlFor(path), json);
   }
 
+  /** A POST outside the FHIR API (same origin), without the FHIR bearer token: e.g. a CDS Hooks call. */
+  postUrl(url: URL, body: string, contentType: string): Promise<HttpResult> {
+    return this.send('POST', url, body, { contentType, authorize: false });
+  }
+
   close(): void {
     this.agent.destroy();
   }
 
-  private send(method: 'GET' | 'POST', url: URL, body?: string): Promise<HttpResult> {
+  private send(method: 'GET' | 'POST', url: URL, body?: string, options = { contentType: 'application/fhir+json', authorize: true }): Promise<HttpResult> {
     if (url.origin !== this.base.origin) {
       return Promise.reject(new Error(`refusing to send a request outside ${this.base.origin}: ${url.href}`));
     }
     const payload = body === undefined ? undefined : Buffer.from(body, 'utf8');
     const headers: http.OutgoingHttpHeaders = { Accept: this.accept };
-    if (this.token) headers.Authorization = `Bearer ${this.token}`;
+    if (this.token && options.authorize) headers.Authorization = `Bearer ${this.token}`;
     if (payload) {
-      headers['Content-Type'] = 'application/fhir+json';
+      headers['Content-Type'] = options.contentType;
       headers['Content-Length'] = payload.length;
     }
     const transport = url.protocol === 'https:' ? https : http;
