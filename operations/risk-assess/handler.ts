@@ -1,4 +1,4 @@
-import type { Bundle, Group, Observation, Parameters, ParametersParameter, Patient, Resource, RiskAssessment, Task } from '@medplum/fhirtypes';
+import type { Bundle, Group, Parameters, ParametersParameter, Patient, Resource, RiskAssessment, Task } from '@medplum/fhirtypes';
 import { TASK_CODES } from '../../src/documents/pipeline.js';
 import { badRequest, informational } from '../../src/fhir/outcome.js';
 import { type OperationContext, type OperationSetup, paramValue } from '../../src/fhir/operations.js';
@@ -6,7 +6,8 @@ import type { FhirRouter } from '../../src/fhir/router.js';
 import type { FhirRequest, FhirResponse } from '../../src/fhir/types.js';
 import type { Job } from '../../src/jobs/job-queue.js';
 import type { ModelRegistry } from '../../src/ml/model-registry.js';
-import { bundleResources, loadPatientRecords, RECORD_RESOURCE_TYPES, recordFromResources, type RecordSource } from '../../src/risk/patient-record.js';
+import { bundleResources, loadPatientRecords, RECORD_RESOURCE_TYPES, recordFromResources } from '../../src/risk/patient-record.js';
+import { repositorySource } from '../../src/risk/record-source.js';
 import type { Writer } from '../../src/storage/repository.js';
 import { CONDITIONS, type ConditionCode } from './conditions.js';
 import { type AssessOptions, assessRecords, type PatientAssessments, recordCodes } from './engine.js';
@@ -80,12 +81,7 @@ async function assessPatients(
   scope: Writer | undefined,
   request: FhirRequest | undefined,
 ): Promise<(PatientAssessments & { saved: Map<string, string> })[]> {
-  const db = router.db(scope);
-  const source: RecordSource = {
-    search: async (type, query) => (await router.repo.search({ ...router.parseSearch(type, query, false), count: 100_000, offset: 0 }, db)).map((s) => s.resource!),
-    latestObservations: async (ids, codes, perCode) => (await router.repo.latestObservations(ids, codes, perCode, db)).map((s) => s.resource as Observation),
-  };
-  const records = await loadPatientRecords(source, patients, { observationCodes: recordCodes(models, options.conditions) });
+  const records = await loadPatientRecords(repositorySource(router, scope), patients, { observationCodes: recordCodes(models, options.conditions) });
   const results = await assessRecords(models, [...records.values()], options);
   const saved = await router.write(scope, async (w) => {
     const ids = new Map<string, string>();

@@ -1,7 +1,8 @@
-import type { Bundle, Communication, Flag, Observation, Parameters, ParametersParameter, Patient, Resource, RiskAssessment } from '@medplum/fhirtypes';
+import type { Bundle, Communication, Flag, Parameters, ParametersParameter, Patient, Resource, RiskAssessment } from '@medplum/fhirtypes';
 import { badRequest } from '../../src/fhir/outcome.js';
 import type { OperationContext } from '../../src/fhir/operations.js';
 import { type InputSpec, observationCodes, resolveInputs } from '../../src/risk/inputs.js';
+import { repositorySource } from '../../src/risk/record-source.js';
 import { bundleResources, loadPatientRecords, type PatientRecord, RECORD_RESOURCE_TYPES, recordFromResources } from '../../src/risk/patient-record.js';
 import type { Consciousness } from './news2.js';
 import catalogue from './inputs.json' with { type: 'json' };
@@ -32,15 +33,7 @@ export async function handler(ctx: OperationContext): Promise<Parameters> {
   if (ctx.level === 'instance') {
     for (const type of ['RiskAssessment', 'Flag', 'Communication']) if (access) ctx.router.guard.require(access, type, 'c');
     const patient = (await ctx.router.repo.read('Patient', ctx.id!, ctx.router.db(ctx.scope))).resource as Patient;
-    const db = ctx.router.db(ctx.scope);
-    const records = await loadPatientRecords(
-      {
-        search: async (type, query) => (await ctx.router.repo.search({ ...ctx.router.parseSearch(type, query, false), count: 10_000, offset: 0 }, db)).map((s) => s.resource!),
-        latestObservations: async (ids, codes, perCode) => (await ctx.router.repo.latestObservations(ids, codes, perCode, db)).map((s) => s.resource as Observation),
-      },
-      [patient],
-      { observationCodes: observationCodes(TRIAGE_INPUTS) },
-    );
+    const records = await loadPatientRecords(repositorySource(ctx.router, ctx.scope), [patient], { observationCodes: observationCodes(TRIAGE_INPUTS) });
     record = records.get(patient.id!);
   } else {
     const posted = postedResources(ctx);
