@@ -136,6 +136,7 @@ async function assessGroup(ctx: OperationContext, options: AssessOptions): Promi
       await ctx.platform.jobs.enqueue(w.tx, BATCH_JOB, payload);
       return stored;
     });
+    ctx.platform.jobs.notify(); // committed now (enqueue's own wake can run before the commit)
     const base = ctx.router.options.baseUrl;
     return {
       status: 202,

@@ -76,6 +76,11 @@ export class JobQueue {
     return String(rows[0].id);
   }
 
+  /** Jobs were committed: a worker in this process looks now rather than at its next poll. */
+  notify(): void {
+    this.wake?.();
+  }
+
   /**
    * Jobs marked running that no process can be running: with the embedded database only this
    * process uses it, so after a restart they are queued again at once rather than after their lease.
