@@ -229,6 +229,20 @@ describe.each(BACKENDS)('FHIR search on %s', (backend) => {
     });
   });
 
+  test('reference :identifier matches Reference.identifier (logical references, with or without a literal reference)', async () => {
+    const sys = marker('ref-identifier');
+    const mrn = marker('mrn');
+    const logical = await observation(sys, { subject: { identifier: { system: mrn, value: 'A-17' }, display: 'held elsewhere' } });
+    const both = await observation(sys, { subject: { reference: `Patient/${(await patient(sys)).id}`, identifier: { system: mrn, value: 'A-17' } } });
+    const other = await observation(sys, { subject: { identifier: { system: mrn, value: 'B-2' } } });
+    const base = `Observation?code=${q(sys + '|x')}`;
+    expect(await ids(`${base}&subject:identifier=${q(mrn + '|A-17')}`)).toEqual(sorted(logical, both));
+    expect(await ids(`${base}&subject:identifier=A-17,B-2`)).toEqual(sorted(logical, both, other));
+    expect(await ids(`${base}&subject:identifier=${q('urn:other|A-17')}`)).toEqual([]);
+    // As the first criterion it drives the query from the token index.
+    expect(await ids(`Observation?subject:identifier=${q(mrn + '|B-2')}&code=${q(sys + '|x')}`)).toEqual(sorted(other));
+  });
+
   test('number: implicit precision and prefixes (RiskAssessment probability)', async () => {
     const sys = marker('num');
     const ra = (p: number): Promise<Resource & { id: string }> =>

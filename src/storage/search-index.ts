@@ -225,6 +225,10 @@ export class SearchIndexer {
   }
 
   private addReference(rows: IndexRows, code: string, type: string, value: unknown): void {
+    // Reference.identifier is searched with the :identifier modifier, as a token under "<code>:identifier".
+    if (isObject(value) && isObject(value.identifier)) {
+      pushToken(rows, `${code}:identifier`, str(value.identifier.system), str(value.identifier.value), undefined);
+    }
     let target: string | undefined;
     if (typeof value === 'string') {
       target = value; // canonical / uri

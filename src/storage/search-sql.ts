@@ -123,13 +123,14 @@ function whereClause(sql: Sql, req: SearchRequest, alias: string): string {
   const d = sql.alias('d');
   const onIndex = (f: SearchFilter): boolean => f.kind === 'value' || f.kind === 'composite' || f.kind === 'chain' || f.kind === 'has';
   const others = req.filters.filter((f) => f !== driver);
+  const index = indexFor(driver.param, driver.modifier);
   const inner = [
     `${d}.resource_type = ${sql.p(req.resourceType)}`,
-    `${d}.code = ${sql.p(driver.param.code)}`,
+    `${d}.code = ${sql.p(index.code)}`,
     `(${driver.values.map((v) => valueMatch(sql, driver.param, driver.modifier, v, d)).join(' OR ')})`,
     ...others.filter(onIndex).map((f) => filterCondition(sql, f, d)),
   ];
-  conditions.push(`${alias}.id IN (SELECT ${d}.id FROM ${TABLE_OF[driver.param.type]} ${d} WHERE ${inner.join(' AND ')})`);
+  conditions.push(`${alias}.id IN (SELECT ${d}.id FROM ${index.table} ${d} WHERE ${inner.join(' AND ')})`);
   return [...conditions, ...others.filter((f) => !onIndex(f)).map((f) => filterCondition(sql, f, alias))].join(' AND ');
 }
 
@@ -197,14 +198,20 @@ const TABLE_OF: Record<string, string> = {
   uri: 'sp_uri',
 };
 
+/** Where a parameter's values are indexed: a reference's identifier (:identifier) is a token under "<code>:identifier". */
+function indexFor(param: SearchParamDef, modifier: string | undefined): { table: string | undefined; code: string } {
+  if (param.type === 'reference' && modifier === 'identifier') return { table: 'sp_token', code: `${param.code}:identifier` };
+  return { table: TABLE_OF[param.type], code: param.code };
+}
+
 function valueCondition(sql: Sql, param: SearchParamDef, modifier: string | undefined, values: string[], r: string): string {
-  const table = TABLE_OF[param.type];
+  const { table, code } = indexFor(param, modifier);
   if (!table) {
     throw badRequest(`Search parameter ${param.code} of type ${param.type} is not supported`);
   }
   const t = sql.alias('t');
   const exists = (match: string): string =>
-    `EXISTS (SELECT 1 FROM ${table} ${t} WHERE ${t}.resource_type = ${r}.resource_type AND ${t}.id = ${r}.id AND ${t}.code = ${sql.p(param.code)} AND (${match}))`;
+    `EXISTS (SELECT 1 FROM ${table} ${t} WHERE ${t}.resource_type = ${r}.resource_type AND ${t}.id = ${r}.id AND ${t}.code = ${sql.p(code)} AND (${match}))`;
 
   if (modifier === 'missing') {
     if (values.length !== 1 || !['true', 'false'].includes(values[0])) {
@@ -240,7 +247,7 @@ function valueMatch(sql: Sql, param: SearchParamDef, modifier: string | undefine
       noModifier(param, modifier);
       return quantityMatch(sql, param, value, t);
     case 'reference':
-      return referenceMatch(sql, param, modifier, value, t);
+      return modifier === 'identifier' ? tokenMatch(sql, param, undefined, value, t) : referenceMatch(sql, param, modifier, value, t);
     case 'uri':
       return uriMatch(sql, param, modifier, value, t);
     default:
