@@ -243,6 +243,21 @@ describe.each(BACKENDS)('FHIR search on %s', (backend) => {
     expect(await ids(`Observation?subject:identifier=${q(mrn + '|B-2')}&code=${q(sys + '|x')}`)).toEqual(sorted(other));
   });
 
+  test('token :in and :not-in against a value set from the R4 definitions', async () => {
+    const sys = marker('token-in');
+    const vital = await observation(sys, { category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] }] });
+    const lab = await observation(sys, { category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' }] }] });
+    const local = await observation(sys, { category: [{ coding: [{ system: 'urn:local:category', code: 'vital-signs' }] }] });
+    const base = `Observation?code=${q(sys + '|x')}`;
+    const vs = q('http://hl7.org/fhir/ValueSet/observation-category');
+    expect(await ids(`${base}&category:in=${vs}`)).toEqual(sorted(vital, lab));
+    expect(await ids(`${base}&category:not-in=${vs}`)).toEqual(sorted(local));
+    // code elements (no system in the index) match on the bare code
+    expect(await ids(`${base}&status:in=${q('http://hl7.org/fhir/ValueSet/observation-status')}`)).toEqual(sorted(vital, lab, local));
+    const unknown = await server.request(`${base}&category:in=${q('http://example.org/ValueSet/nope')}`);
+    expect(unknown.status).toBe(400);
+  });
+
   test('number: implicit precision and prefixes (RiskAssessment probability)', async () => {
     const sys = marker('num');
     const ra = (p: number): Promise<Resource & { id: string }> =>

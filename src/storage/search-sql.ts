@@ -1,5 +1,6 @@
 import type { SearchParamDef } from '../fhir/definitions.js';
 import { badRequest } from '../fhir/outcome.js';
+import { expandValueSet } from '../fhir/terminology.js';
 import { canonicalQuantity, dateRange, type DateRange, type NumberRange, numberRange } from '../fhir/search/ranges.js';
 import type { Prefix, SearchFilter, SearchRequest, SortRule } from '../fhir/search/types.js';
 import { normalizeString } from './search-index.js';
@@ -115,7 +116,7 @@ export function compileCount(req: SearchRequest): { text: string; params: unknow
 function whereClause(sql: Sql, req: SearchRequest, alias: string): string {
   const conditions = [`${alias}.resource_type = ${sql.p(req.resourceType)}`, `NOT ${alias}.deleted`];
   const driver = req.filters.find(
-    (f): f is Extract<SearchFilter, { kind: 'value' }> => f.kind === 'value' && f.modifier !== 'missing' && f.modifier !== 'not' && TABLE_OF[f.param.type] !== undefined,
+    (f): f is Extract<SearchFilter, { kind: 'value' }> => f.kind === 'value' && f.modifier !== 'missing' && f.modifier !== 'not' && f.modifier !== 'not-in' && TABLE_OF[f.param.type] !== undefined,
   );
   if (!driver) {
     return [...conditions, ...req.filters.map((f) => filterCondition(sql, f, alias))].join(' AND ');
@@ -221,7 +222,7 @@ function valueCondition(sql: Sql, param: SearchParamDef, modifier: string | unde
   }
   const ors = values.map((v) => valueMatch(sql, param, modifier, v, t));
   const match = ors.join(' OR ');
-  return modifier === 'not' ? `NOT ${exists(match)}` : exists(match);
+  return modifier === 'not' || modifier === 'not-in' ? `NOT ${exists(match)}` : exists(match);
 }
 
 function valueMatch(sql: Sql, param: SearchParamDef, modifier: string | undefined, value: string, t: string): string {
@@ -264,6 +265,15 @@ function noModifier(param: SearchParamDef, modifier: string | undefined): void {
 function tokenMatch(sql: Sql, param: SearchParamDef, modifier: string | undefined, value: string, t: string): string {
   if (modifier === 'text') {
     return `${t}.display ILIKE ${sql.p('%' + escapeLike(value) + '%')}`;
+  }
+  if (modifier === 'in' || modifier === 'not-in') {
+    // Value sets expandable from the R4 definitions (enumerated codes, complete code systems).
+    const expansion = expandValueSet(value);
+    if (!expansion) {
+      throw badRequest(`:${modifier} needs a value set this server can expand locally; ${value} is unknown or not enumerable`, param.code);
+    }
+    // code elements are indexed without a system: they match on the bare code.
+    return `((${t}.system || '|' || ${t}.value) = ANY(${sql.p([...expansion.pairs])}::text[]) OR (${t}.system IS NULL AND ${t}.value = ANY(${sql.p([...expansion.codes])}::text[])))`;
   }
   if (modifier && modifier !== 'not') {
     throw badRequest(`Modifier :${modifier} is not supported on token parameter ${param.code}`, param.code);
