@@ -96,6 +96,39 @@ describe.each(BACKENDS)('FHIR REST interactions on %s', (backend) => {
     expect((await server.request(`Patient/${created.id}`)).body.meta.versionId).toBe('2');
   });
 
+  test('FHIRPath Patch: add, insert, delete, replace, move; precise errors; nothing written on failure', async () => {
+    const created = await create(server, { resourceType: 'Patient', name: [{ family: 'Ng', given: ['Ada', 'Bo', 'Cy'] }], birthDate: '1980-01-01' });
+    const op = (parts: Record<string, unknown>[]) => ({ name: 'operation', part: parts });
+    const patch = (operations: object[]) =>
+      server.request(`Patient/${created.id}`, { method: 'PATCH', json: { resourceType: 'Parameters', parameter: operations } });
+    const res = await patch([
+      op([{ name: 'type', valueCode: 'replace' }, { name: 'path', valueString: 'Patient.birthDate' }, { name: 'value', valueDate: '1981-02-03' }]),
+      op([{ name: 'type', valueCode: 'add' }, { name: 'path', valueString: 'Patient' }, { name: 'name', valueString: 'telecom' }, { name: 'value', valueContactPoint: { system: 'phone', value: '555-0100' } }]),
+      op([{ name: 'type', valueCode: 'add' }, { name: 'path', valueString: 'Patient' }, { name: 'name', valueString: 'gender' }, { name: 'value', valueCode: 'female' }]),
+      op([{ name: 'type', valueCode: 'insert' }, { name: 'path', valueString: 'Patient.name[0].given' }, { name: 'index', valueInteger: 0 }, { name: 'value', valueString: 'Zed' }]),
+      op([{ name: 'type', valueCode: 'delete' }, { name: 'path', valueString: "Patient.name[0].given.where($this = 'Bo')" }]),
+      op([{ name: 'type', valueCode: 'move' }, { name: 'path', valueString: 'Patient.name[0].given' }, { name: 'source', valueInteger: 0 }, { name: 'destination', valueInteger: 2 }]),
+      op([{ name: 'type', valueCode: 'add' }, { name: 'path', valueString: 'Patient.name[0]' }, { name: 'name', valueString: 'period' }, { name: 'value', part: [{ name: 'start', valueDateTime: '2020-01-01' }] }]),
+      op([{ name: 'type', valueCode: 'delete' }, { name: 'path', valueString: 'Patient.deceased' }]),
+    ]);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      birthDate: '1981-02-03',
+      gender: 'female',
+      telecom: [{ system: 'phone', value: '555-0100' }],
+      name: [{ family: 'Ng', given: ['Ada', 'Cy', 'Zed'], period: { start: '2020-01-01' } }],
+    });
+    const version = res.body.meta.versionId;
+    const ambiguous = await patch([op([{ name: 'type', valueCode: 'replace' }, { name: 'path', valueString: 'Patient.name.given' }, { name: 'value', valueString: 'X' }])]);
+    expect(ambiguous.status).toBe(422);
+    expect(ambiguous.body.issue[0].details.text).toMatch(/exactly one element, it selected 3/);
+    const badType = await patch([op([{ name: 'type', valueCode: 'upsert' }, { name: 'path', valueString: 'Patient' }])]);
+    expect(badType.status).toBe(400);
+    const invalid = await patch([op([{ name: 'type', valueCode: 'replace' }, { name: 'path', valueString: 'Patient.gender' }, { name: 'value', valueCode: 'robot' }])]);
+    expect(invalid.status).toBe(422);
+    expect((await server.request(`Patient/${created.id}`)).body.meta.versionId).toBe(version);
+  });
+
   test('conditional create, update and delete', async () => {
     const identifier = [{ system: 'urn:test:mrn', value: 'COND-1' }];
     const first = await server.request('Patient', { method: 'POST', headers: { 'If-None-Exist': 'identifier=urn:test:mrn|COND-1' }, json: { ...patient, identifier } });

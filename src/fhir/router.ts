@@ -6,6 +6,7 @@ import type { FhirDefinitions } from './definitions.js';
 import type { AccessPolicy } from '../auth/policy.js';
 import type { Permission } from '../auth/scopes.js';
 import { AccessGuard } from './access-guard.js';
+import { applyFhirPathPatch, isFhirPathPatch } from './fhirpath-patch.js';
 import { badRequest, FhirError, forbidden, issue, notFound, notSupported, preconditionFailed } from './outcome.js';
 import type { OperationRegistry } from './operations.js';
 import { parseSearch } from './search/parse.js';
@@ -330,8 +331,9 @@ export class FhirRouter {
 
   private async patch(type: string, id: string, req: FhirRequest, scope?: Writer): Promise<FhirResponse> {
     const ops = req.body;
-    if (!Array.isArray(ops)) {
-      throw badRequest('A PATCH body must be a JSON Patch document (an array of operations) sent as application/json-patch+json');
+    const fhirPath = isFhirPathPatch(ops);
+    if (!Array.isArray(ops) && !fhirPath) {
+      throw badRequest('A PATCH body must be a JSON Patch document (application/json-patch+json) or a FHIRPath Patch Parameters resource (application/fhir+json)');
     }
     const stored = await this.write(scope, async (w) => {
       const current = await this.repo.read(type, id, w.tx);
@@ -341,17 +343,7 @@ export class FhirRouter {
       if (req.ifMatch && parseETag(req.ifMatch) !== current.versionId) {
         throw preconditionFailed(`Version conflict: If-Match ${req.ifMatch} but the current version is ${current.versionId}`);
       }
-      let patched: Resource;
-      try {
-        const invalid = jsonpatch.validate(ops as Operation[], current.resource);
-        if (invalid) {
-          throw invalid;
-        }
-        patched = jsonpatch.applyPatch(structuredClone(current.resource!), ops as Operation[], true, false).newDocument;
-      } catch (err) {
-        const message = err instanceof Error ? err.message.split('\n')[0] : 'invalid patch';
-        throw new FhirError(422, [issue('processing', `JSON Patch could not be applied: ${message}`)]);
-      }
+      const patched = fhirPath ? applyFhirPathPatch(current.resource!, ops) : applyJsonPatch(current.resource!, ops as Operation[]);
       if (patched.resourceType !== type || patched.id !== id) {
         throw new FhirError(422, [issue('processing', 'A patch must not change resourceType or id')]);
       }
@@ -508,6 +500,20 @@ function withParam(params: URLSearchParams, key: string, value: string): string 
   const copy = new URLSearchParams(params);
   copy.set(key, value);
   return copy.toString();
+}
+
+/** RFC 6902 JSON Patch on a copy; a patch that does not apply is a 422. */
+function applyJsonPatch(resource: Resource, ops: Operation[]): Resource {
+  try {
+    const invalid = jsonpatch.validate(ops, resource);
+    if (invalid) {
+      throw invalid;
+    }
+    return jsonpatch.applyPatch(structuredClone(resource), ops, true, false).newDocument;
+  } catch (err) {
+    const message = err instanceof Error ? err.message.split('\n')[0] : 'invalid patch';
+    throw new FhirError(422, [issue('processing', `JSON Patch could not be applied: ${message}`)]);
+  }
 }
 
 export function versionHeaders(stored: StoredResource): Record<string, string> {
