@@ -129,6 +129,29 @@ describe.each(BACKENDS)('FHIR REST interactions on %s', (backend) => {
     expect((await server.request(`Patient/${created.id}`)).body.meta.versionId).toBe(version);
   });
 
+  test('PATCH entries in a transaction: JSON Patch in a Binary and FHIRPath Patch as Parameters', async () => {
+    const created = await create(server, patient);
+    const other = await create(server, patient);
+    const jsonPatch = Buffer.from(JSON.stringify([{ op: 'replace', path: '/gender', value: 'other' }])).toString('base64');
+    const res = await server.request('', {
+      method: 'POST',
+      json: {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          { resource: { resourceType: 'Binary', contentType: 'application/json-patch+json', data: jsonPatch }, request: { method: 'PATCH', url: `Patient/${created.id}` } },
+          {
+            resource: { resourceType: 'Parameters', parameter: [{ name: 'operation', part: [{ name: 'type', valueCode: 'replace' }, { name: 'path', valueString: 'Patient.birthDate' }, { name: 'value', valueDate: '1999-09-09' }] }] },
+            request: { method: 'PATCH', url: `Patient/${other.id}` },
+          },
+        ],
+      },
+    });
+    expect(res.status).toBe(200);
+    expect((await server.request(`Patient/${created.id}`)).body.gender).toBe('other');
+    expect((await server.request(`Patient/${other.id}`)).body.birthDate).toBe('1999-09-09');
+  });
+
   test('conditional create, update and delete', async () => {
     const identifier = [{ system: 'urn:test:mrn', value: 'COND-1' }];
     const first = await server.request('Patient', { method: 'POST', headers: { 'If-None-Exist': 'identifier=urn:test:mrn|COND-1' }, json: { ...patient, identifier } });

@@ -330,7 +330,7 @@ export class FhirRouter {
   }
 
   private async patch(type: string, id: string, req: FhirRequest, scope?: Writer): Promise<FhirResponse> {
-    const ops = req.body;
+    const ops = patchDocument(req.body);
     const fhirPath = isFhirPathPatch(ops);
     if (!Array.isArray(ops) && !fhirPath) {
       throw badRequest('A PATCH body must be a JSON Patch document (application/json-patch+json) or a FHIRPath Patch Parameters resource (application/fhir+json)');
@@ -500,6 +500,22 @@ function withParam(params: URLSearchParams, key: string, value: string): string 
   const copy = new URLSearchParams(params);
   copy.set(key, value);
   return copy.toString();
+}
+
+/**
+ * The patch a body carries: as sent, or — in a Bundle entry, which can only hold a resource — a JSON
+ * Patch inside a Binary (R4 §3.1.0.7.1).
+ */
+function patchDocument(body: unknown): unknown {
+  const binary = body as Binary | undefined;
+  if (binary?.resourceType === 'Binary' && /json-patch/.test(binary.contentType ?? '') && binary.data) {
+    try {
+      return JSON.parse(Buffer.from(binary.data, 'base64').toString('utf8'));
+    } catch {
+      throw badRequest('The Binary holding the JSON Patch does not contain valid JSON');
+    }
+  }
+  return body;
 }
 
 /** RFC 6902 JSON Patch on a copy; a patch that does not apply is a 422. */
