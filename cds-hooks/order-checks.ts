@@ -7,6 +7,7 @@ import type { Bundle, Observation, ServiceRequest } from '@medplum/fhirtypes';
 import { type Card, newCard } from '../src/cds/cds-hooks.js';
 import { observationDate, type PatientRecord } from '../src/risk/patient-record.js';
 import { resolveInput } from '../src/risk/inputs.js';
+import { catalogueSpec } from '../operations/risk-assess/engine.js';
 import intervals from './retest-intervals.json' with { type: 'json' };
 
 const LOINC = 'http://loinc.org';
@@ -15,7 +16,6 @@ const OVERRIDES = [
   { code: 'clinically-indicated', system: 'https://carelens.dev/fhir/CodeSystem/cds-override', display: 'Clinically indicated despite the recent result' },
   { code: 'result-not-available', system: 'https://carelens.dev/fhir/CodeSystem/cds-override', display: 'The earlier result is not available to the treating team' },
 ];
-const DIABETES = { name: 'diabetes', sources: [{ condition: { codes: ['http://snomed.info/sct|44054006', 'http://snomed.info/sct|73211009', 'http://snomed.info/sct|46635009', 'http://hl7.org/fhir/sid/icd-10-cm|E10*', 'http://hl7.org/fhir/sid/icd-10-cm|E11*'] } }] };
 
 export function draftServiceRequests(draftOrders: Bundle | undefined, selections?: readonly string[]): (ServiceRequest & { id: string })[] {
   const all = (draftOrders?.entry ?? []).map((e) => e.resource).filter((r): r is ServiceRequest & { id: string } => r?.resourceType === 'ServiceRequest' && typeof r.id === 'string');
@@ -57,7 +57,7 @@ export function duplicateCards(orders: readonly (ServiceRequest & { id: string }
 
 export function overdueCards(orders: readonly ServiceRequest[], record: PatientRecord, now = new Date()): Card[] {
   const cards: Card[] = [];
-  const hasDiabetes = resolveInput(DIABETES, record, { asOf: now, lookbackDays: 36_500 }).value === 1;
+  const hasDiabetes = resolveInput(catalogueSpec('diabetes'), record, { asOf: now, lookbackDays: 36_500 }).value === 1;
   for (const rule of intervals.overdue) {
     if (rule.when === 'diabetes' && !hasDiabetes) continue;
     if (orders.some((o) => o.code?.coding?.some((c) => c.system === LOINC && rule.resultCodes.includes(c.code!)))) continue;

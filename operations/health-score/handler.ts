@@ -1,7 +1,7 @@
 import type { Observation, ObservationComponent, Parameters, Patient } from '@medplum/fhirtypes';
 import type { OperationContext } from '../../src/fhir/operations.js';
-import { loadPatientRecords, RECORD_RESOURCE_TYPES } from '../../src/risk/patient-record.js';
-import { repositorySource } from '../../src/risk/record-source.js';
+import { loadPatientRecords } from '../../src/risk/patient-record.js';
+import { repositorySource, requireRecordAccess } from '../../src/risk/record-source.js';
 import { lifestyleInputs, planCodes, testRecommendations } from '../recommend/plan.js';
 
 const SCORE_SYSTEM = 'https://carelens.dev/fhir/CodeSystem/health-score';
@@ -20,11 +20,7 @@ interface Component {
  * Observation so the trend against the previous score is real.
  */
 export async function handler(ctx: OperationContext): Promise<Parameters> {
-  const access = ctx.request.access;
-  if (access) {
-    for (const type of [...RECORD_RESOURCE_TYPES, 'Encounter']) ctx.router.guard.require(access, type, 'r');
-    ctx.router.guard.require(access, 'Observation', 'c');
-  }
+  requireRecordAccess(ctx.router, ctx.request.access, { alsoRead: ['Encounter'], creates: ['Observation'] });
   const asOf = new Date();
   const patient = (await ctx.router.repo.read('Patient', ctx.id!, ctx.router.db(ctx.scope))).resource as Patient;
   const source = repositorySource(ctx.router, ctx.scope);

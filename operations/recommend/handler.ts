@@ -1,7 +1,7 @@
 import type { CarePlan, CarePlanActivity, Parameters, Patient, ServiceRequest } from '@medplum/fhirtypes';
 import type { OperationContext } from '../../src/fhir/operations.js';
-import { loadPatientRecords, RECORD_RESOURCE_TYPES } from '../../src/risk/patient-record.js';
-import { repositorySource } from '../../src/risk/record-source.js';
+import { loadPatientRecords } from '../../src/risk/patient-record.js';
+import { repositorySource, requireRecordAccess } from '../../src/risk/record-source.js';
 import { CONDITIONS } from '../risk-assess/conditions.js';
 import { assessRecords, recordCodes } from '../risk-assess/engine.js';
 import { followUp, lifestyleAdvice, lifestyleInputs, planCodes, stagesFor, testRecommendations } from './plan.js';
@@ -15,12 +15,7 @@ const LOINC = 'http://loinc.org';
  * ServiceRequests (draft, proposal): proposed, never ordered. Saved per patient (new version when changed).
  */
 export async function handler(ctx: OperationContext): Promise<Parameters> {
-  const access = ctx.request.access;
-  if (access) {
-    for (const type of RECORD_RESOURCE_TYPES) ctx.router.guard.require(access, type, 'r');
-    ctx.router.guard.require(access, 'CarePlan', 'c');
-    ctx.router.guard.require(access, 'CarePlan', 'u');
-  }
+  requireRecordAccess(ctx.router, ctx.request.access, { creates: ['CarePlan'], updates: ['CarePlan'] });
   const asOf = new Date();
   const patient = (await ctx.router.repo.read('Patient', ctx.id!, ctx.router.db(ctx.scope))).resource as Patient;
   const models = ctx.platform.models;

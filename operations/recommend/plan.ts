@@ -5,6 +5,8 @@
  */
 import type { Observation } from '@medplum/fhirtypes';
 import type { Assessment } from '../../src/risk/assessment.js';
+import { type Comparison, satisfies } from '../../src/risk/comparison.js';
+import { catalogueSpec } from '../risk-assess/engine.js';
 import { type InputSpec, type Inputs, observationCodes, resolveInputs } from '../../src/risk/inputs.js';
 import { observationDate, type PatientRecord } from '../../src/risk/patient-record.js';
 import catalogue from './inputs.json' with { type: 'json' };
@@ -30,7 +32,8 @@ export interface TestRecommendation {
 
 const LOINC = 'http://loinc.org';
 const DAY = 86_400_000;
-export const LIFESTYLE_INPUTS = catalogue.inputs as InputSpec[];
+/** The preference answers of inputs.json, plus the shared inputs of the $risk-assess catalogue they sit beside. */
+export const LIFESTYLE_INPUTS: InputSpec[] = [...(catalogue.inputs as InputSpec[]), ...['physically_active', 'daily_vegetables', 'smoker', 'breast_cancer_history'].map(catalogueSpec)];
 const TESTS = testBook.tests as TestItem[];
 
 /** Every LOINC code the tests and inputs read, for loading the record. */
@@ -47,7 +50,7 @@ export function stagesFor(assessments: readonly Assessment[], inputs: Inputs): n
   const breast = assessments.find((a) => a.model === 'breast-markers' && a.status === 'ok');
   const stages = [1];
   if (breast?.category && breast.category.code !== 'low') stages.push(2);
-  if (inputs.get('breast_cancer')?.value === 1) stages.push(3);
+  if (inputs.get('breast_cancer_history')?.value === 1) stages.push(3);
   return stages;
 }
 
@@ -72,15 +75,12 @@ function latestResult(observations: readonly Observation[], codes: readonly stri
   return best;
 }
 
-type Comparison = { input: string; eq?: number; gt?: number; gte?: number; lt?: number };
-
 export function lifestyleAdvice(inputs: Inputs): { topic: string; advice: string }[] {
-  const holds = (c: Comparison): boolean => {
+  const holds = (c: Comparison & { input: string }): boolean => {
     const v = inputs.get(c.input)?.value;
-    if (typeof v !== 'number') return false;
-    return (c.eq === undefined || v === c.eq) && (c.gt === undefined || v > c.gt) && (c.gte === undefined || v >= c.gte) && (c.lt === undefined || v < c.lt);
+    return typeof v === 'number' && satisfies(v, c);
   };
-  const advice = lifestyle.items.filter((i) => holds(i.when as Comparison)).map(({ topic, advice }) => ({ topic, advice }));
+  const advice = lifestyle.items.filter((i) => holds(i.when)).map(({ topic, advice }) => ({ topic, advice }));
   const preference = String(inputs.get('dietary_preference')?.value ?? 'default').toLowerCase();
   const diets = lifestyle.diets as Record<string, string>;
   advice.push({ topic: 'diet', advice: diets[preference] ?? diets.default });

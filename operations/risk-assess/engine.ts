@@ -11,6 +11,13 @@ import { type ConditionCode, instrumentsFor } from './conditions.js';
 
 const INPUTS = new Map((catalogue.inputs as InputSpec[]).map((spec) => [spec.name, spec]));
 
+/** A named input of the shared catalogue (inputs.json), for other operations that read the same facts. */
+export function catalogueSpec(name: string): InputSpec {
+  const spec = INPUTS.get(name);
+  if (!spec) throw new Error(`operations/risk-assess/inputs.json defines no input "${name}"`);
+  return spec;
+}
+
 export interface AssessOptions {
   conditions: readonly ConditionCode[];
   asOf: Date;

@@ -1,4 +1,4 @@
-import type { Bundle, Group, Parameters, ParametersParameter, Patient, Resource, RiskAssessment, Task } from '@medplum/fhirtypes';
+import type { Group, Parameters, ParametersParameter, Patient, RiskAssessment, Task } from '@medplum/fhirtypes';
 import { TASK_CODES } from '../../src/documents/pipeline.js';
 import { badRequest, informational } from '../../src/fhir/outcome.js';
 import { type OperationContext, type OperationSetup, paramValue } from '../../src/fhir/operations.js';
@@ -6,8 +6,8 @@ import type { FhirRouter } from '../../src/fhir/router.js';
 import type { FhirRequest, FhirResponse } from '../../src/fhir/types.js';
 import type { Job } from '../../src/jobs/job-queue.js';
 import type { ModelRegistry } from '../../src/ml/model-registry.js';
-import { bundleResources, loadPatientRecords, RECORD_RESOURCE_TYPES, recordFromResources } from '../../src/risk/patient-record.js';
-import { repositorySource } from '../../src/risk/record-source.js';
+import { loadPatientRecords, recordFromResources } from '../../src/risk/patient-record.js';
+import { postedResources, repositorySource, requireRecordAccess } from '../../src/risk/record-source.js';
 import type { Writer } from '../../src/storage/repository.js';
 import { CONDITIONS, type ConditionCode } from './conditions.js';
 import { type AssessOptions, assessRecords, type PatientAssessments, recordCodes } from './engine.js';
@@ -44,21 +44,18 @@ export const setup: OperationSetup = ({ router, platform }) => {
 export async function handler(ctx: OperationContext): Promise<Parameters | FhirResponse> {
   const options: AssessOptions = { conditions: parseConditions(ctx.params), lookbackDays: parseLookback(ctx.params), asOf: new Date() };
   const access = ctx.request.access;
-  if (access) {
-    for (const type of RECORD_RESOURCE_TYPES) ctx.router.guard.require(access, type, 'r');
-  }
+  requireRecordAccess(ctx.router, access);
   const models = ctx.platform.models;
   const cardBase = modelCardBase(ctx.router);
   if (ctx.level === 'type') {
-    const record = recordFromResources(postedResources(ctx));
+    const posted = postedResources('POST Patient/$risk-assess', ctx.bodyResource, ctx.params);
+    if (posted.length === 0) throw badRequest('POST Patient/$risk-assess needs the patient data: a Bundle, or Parameters with "resource" parts');
+    const record = recordFromResources(posted);
     if (typeof record === 'string') throw badRequest(record);
     const [result] = await assessRecords(models, [record], options);
     return { resourceType: 'Parameters', parameter: result.assessments.map((a) => assessmentPart(a, result.inputs, cardBase)) };
   }
-  if (access) {
-    ctx.router.guard.require(access, 'RiskAssessment', 'c');
-    ctx.router.guard.require(access, 'RiskAssessment', 'u');
-  }
+  requireRecordAccess(ctx.router, access, { creates: ['RiskAssessment'], updates: ['RiskAssessment'] });
   if (ctx.resourceType === 'Group') {
     return assessGroup(ctx, options);
   }
@@ -211,14 +208,6 @@ function groupPatients(group: Group): string[] {
 async function readPatients(router: FhirRouter, ids: readonly string[], scope: Writer | undefined): Promise<Patient[]> {
   const stored = await router.repo.readMany(ids.map((id) => ({ resourceType: 'Patient', id })), router.db(scope));
   return stored.filter((s) => !s.deleted && s.resource).map((s) => s.resource as Patient);
-}
-
-function postedResources(ctx: OperationContext): Resource[] {
-  if (ctx.bodyResource?.resourceType === 'Bundle') return bundleResources(ctx.bodyResource as Bundle);
-  if (ctx.bodyResource) throw badRequest(`POST Patient/$risk-assess takes a Bundle or Parameters, not ${ctx.bodyResource.resourceType}`);
-  const resources = (ctx.params.parameter ?? []).flatMap((p) => (p.resource?.resourceType === 'Bundle' ? bundleResources(p.resource as Bundle) : p.resource ? [p.resource] : []));
-  if (resources.length === 0) throw badRequest('POST Patient/$risk-assess needs the patient data: a Bundle, or Parameters with "resource" parts');
-  return resources;
 }
 
 function parseConditions(params: Parameters): ConditionCode[] {

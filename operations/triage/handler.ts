@@ -1,15 +1,16 @@
-import type { Bundle, Communication, Flag, Parameters, ParametersParameter, Patient, Resource, RiskAssessment } from '@medplum/fhirtypes';
+import type { Communication, Flag, Parameters, ParametersParameter, Patient, RiskAssessment } from '@medplum/fhirtypes';
 import { badRequest } from '../../src/fhir/outcome.js';
 import type { OperationContext } from '../../src/fhir/operations.js';
 import { type InputSpec, observationCodes, resolveInputs } from '../../src/risk/inputs.js';
-import { repositorySource } from '../../src/risk/record-source.js';
-import { bundleResources, loadPatientRecords, type PatientRecord, RECORD_RESOURCE_TYPES, recordFromResources } from '../../src/risk/patient-record.js';
+import { postedResources, repositorySource, requireRecordAccess } from '../../src/risk/record-source.js';
+import { loadPatientRecords, type PatientRecord, recordFromResources } from '../../src/risk/patient-record.js';
 import type { Consciousness } from './news2.js';
+import { catalogueSpec } from '../risk-assess/engine.js';
 import catalogue from './inputs.json' with { type: 'json' };
 import { type Presentation, triage, type TriageResult, type Urgency } from './triage.js';
 
 /** Where triage reads vital signs and context in a record (also used by the encounter-start CDS service). */
-export const TRIAGE_INPUTS = catalogue.inputs as InputSpec[];
+export const TRIAGE_INPUTS: InputSpec[] = [...(catalogue.inputs as InputSpec[]), catalogueSpec('age'), catalogueSpec('pregnant')];
 const URGENCY_SYSTEM = 'https://carelens.dev/fhir/CodeSystem/triage-urgency';
 const DECISION_SUPPORT = 'https://carelens.dev/fhir/CodeSystem/decision-support';
 const MODEL_SYSTEM = 'https://carelens.dev/fhir/CodeSystem/risk-model';
@@ -23,20 +24,17 @@ const DEFAULT_LOOKBACK_HOURS = 24;
  * care team). Patient/$triage: the presentation alone (optionally with resources), nothing saved.
  */
 export async function handler(ctx: OperationContext): Promise<Parameters> {
-  const access = ctx.request.access;
-  if (access) {
-    for (const type of RECORD_RESOURCE_TYPES) ctx.router.guard.require(access, type, 'r');
-  }
+  requireRecordAccess(ctx.router, ctx.request.access);
   const lookbackHours = numberParam(ctx.params, 'lookbackHours') ?? DEFAULT_LOOKBACK_HOURS;
   if (!(lookbackHours > 0 && lookbackHours <= 24 * 365)) throw badRequest('lookbackHours must be between 1 and 8760', 'lookbackHours');
   let record: PatientRecord | undefined;
   if (ctx.level === 'instance') {
-    for (const type of ['RiskAssessment', 'Flag', 'Communication']) if (access) ctx.router.guard.require(access, type, 'c');
+    requireRecordAccess(ctx.router, ctx.request.access, { creates: ['RiskAssessment', 'Flag', 'Communication'] });
     const patient = (await ctx.router.repo.read('Patient', ctx.id!, ctx.router.db(ctx.scope))).resource as Patient;
     const records = await loadPatientRecords(repositorySource(ctx.router, ctx.scope), [patient], { observationCodes: observationCodes(TRIAGE_INPUTS) });
     record = records.get(patient.id!);
   } else {
-    const posted = postedResources(ctx);
+    const posted = postedResources('POST Patient/$triage', ctx.bodyResource, ctx.params);
     if (posted.length > 0) {
       const built = recordFromResources(posted.some((r) => r.resourceType === 'Patient') ? posted : [{ resourceType: 'Patient' }, ...posted]);
       if (typeof built === 'string') throw badRequest(built);
@@ -179,12 +177,6 @@ async function save(ctx: OperationContext, patient: Patient, r: TriageResult, ba
     }
     return parts;
   });
-}
-
-function postedResources(ctx: OperationContext): Resource[] {
-  if (ctx.bodyResource?.resourceType === 'Bundle') return bundleResources(ctx.bodyResource as Bundle);
-  if (ctx.bodyResource) throw badRequest(`POST Patient/$triage takes Parameters or a Bundle, not ${ctx.bodyResource.resourceType}`);
-  return (ctx.params.parameter ?? []).flatMap((p) => (p.resource?.resourceType === 'Bundle' ? bundleResources(p.resource as Bundle) : p.resource ? [p.resource] : []));
 }
 
 function param(params: Parameters, name: string): ParametersParameter | undefined {

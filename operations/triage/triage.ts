@@ -3,13 +3,13 @@
  * against the free text (negation- and misspelling-aware) and the resolved inputs. The most urgent
  * rule sets the urgency; all that fired are the reasons.
  */
+import { type Comparison, satisfies } from '../../src/risk/comparison.js';
 import { PhraseMatcher } from '../../src/text/phrase-matcher.js';
 import { type Consciousness, news2, type News2Result } from './news2.js';
 import ruleBook from './rules.json' with { type: 'json' };
 
 export type Urgency = 'RED' | 'AMBER' | 'GREEN';
 
-type Comparison = { gte?: number; gt?: number; lte?: number; lt?: number; eq?: number };
 export type Condition = { phrases: string[] } | ({ input: string } & Comparison) | { allOf: Condition[] } | { anyOf: Condition[] };
 
 export interface Rule {
@@ -125,12 +125,7 @@ function holds(c: Condition, text: string, values: Map<string, number>, evidence
   }
   const value = values.get(c.input);
   if (value === undefined) return false;
-  const ok =
-    (c.gte === undefined || value >= c.gte) &&
-    (c.gt === undefined || value > c.gt) &&
-    (c.lte === undefined || value <= c.lte) &&
-    (c.lt === undefined || value < c.lt) &&
-    (c.eq === undefined || value === c.eq);
+  const ok = satisfies(value, c);
   if (ok) evidence.push(`${c.input} ${value}`);
   return ok;
 }
