@@ -23,6 +23,9 @@ const USAGE = `carelens admin commands (same DATABASE_URL / DATA_DIR as the serv
       The password is read from the CARELENS_NEW_PASSWORD environment variable. Admins get a TOTP
       secret, printed once as an otpauth:// URI.
   npm run admin -- list-users
+  npm run admin -- reindex [--type <ResourceType>]
+      Rebuilds the search index of the stored resources (all, or one type) after the indexing rules
+      change, in batches; the server can keep running.
 `;
 
 /** Operator commands for clients and users, run against the server's database without the HTTP API. */
@@ -41,9 +44,10 @@ async function main(): Promise<void> {
       username: { type: 'string' },
       role: { type: 'string' },
       'fhir-user': { type: 'string' },
+      type: { type: 'string' },
     },
   });
-  if (!command || !['register-client', 'list-clients', 'create-user', 'list-users'].includes(command)) {
+  if (!command || !['register-client', 'list-clients', 'create-user', 'list-users', 'reindex'].includes(command)) {
     process.stdout.write(USAGE);
     process.exit(command ? 2 : 0);
   }
@@ -54,6 +58,13 @@ async function main(): Promise<void> {
   const app = await createApp(config, sql, new FhirDefinitions(join(projectRoot(), 'profiles')), logger);
   try {
     switch (command) {
+      case 'reindex': {
+        if (values.type && !app.router.defs.isResourceType(values.type)) {
+          throw new Error(`--type ${values.type} is not a FHIR resource type`);
+        }
+        process.stdout.write(`reindexed ${await app.router.repo.reindex(values.type)} resources\n`);
+        break;
+      }
       case 'register-client': {
         const redirectUris = values['redirect-uri'] ?? [];
         const registration: ClientRegistration = {

@@ -8,6 +8,7 @@ import { createApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { FhirDefinitions } from '../src/fhir/definitions.js';
 import { createLogger } from '../src/logger.js';
+import type { Repository } from '../src/storage/repository.js';
 import { migrate } from '../src/storage/migrations.js';
 import { openSql, type SqlClient } from '../src/storage/sql.js';
 
@@ -49,6 +50,8 @@ export interface TestServer {
   request(path: string, init?: RequestInit & { json?: unknown; anonymous?: boolean }): Promise<TestResponse>;
   /** Runs every due background job to completion, as a separate `npm run worker` process would. */
   runJobs(): Promise<void>;
+  /** The server's repository, for operator tasks that have no HTTP API (npm run admin -- reindex). */
+  repository: Repository;
   close(): Promise<void>;
 }
 
@@ -128,6 +131,7 @@ export async function startServer(backend: Backend, env: Record<string, string> 
       return { status: res.status, headers: res.headers, body: parsed, text };
     },
     runJobs: () => app.jobs.drain(),
+    repository: app.router.repo,
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -174,6 +178,9 @@ export function useServer(backend: Backend, env: Record<string, string> = {}): T
     },
     request: (path, init) => current().request(path, init),
     runJobs: () => current().runJobs(),
+    get repository() {
+      return current().repository;
+    },
     close: () => current().close(),
   };
 }

@@ -241,6 +241,11 @@ describe.each(BACKENDS)('FHIR search on %s', (backend) => {
     expect(await ids(`${base}&subject:identifier=${q('urn:other|A-17')}`)).toEqual([]);
     // As the first criterion it drives the query from the token index.
     expect(await ids(`Observation?subject:identifier=${q(mrn + '|B-2')}&code=${q(sys + '|x')}`)).toEqual(sorted(other));
+    // Index rows lost (as for data stored before a rule existed) come back with a reindex.
+    await server.sql.query(`DELETE FROM sp_token WHERE resource_type = 'Observation' AND code = 'subject:identifier'`);
+    expect(await ids(`${base}&subject:identifier=${q(mrn + '|A-17')}`)).toEqual([]);
+    expect(await server.repository.reindex('Observation')).toBeGreaterThanOrEqual(3);
+    expect(await ids(`${base}&subject:identifier=${q(mrn + '|A-17')}`)).toEqual(sorted(logical, both));
   });
 
   test('token :in and :not-in against a value set from the R4 definitions', async () => {

@@ -105,6 +105,43 @@ export class Repository {
     return stored;
   }
 
+  /**
+   * Re-extracts the search index rows and compartments of the stored resources (of one type, or all),
+   * after the indexing rules change (a new SearchParameter, a new modifier's index). Batches of
+   * `batchSize`, each its own transaction, in id order, so a large database is done in steps.
+   */
+  async reindex(resourceType?: string, batchSize = 500): Promise<number> {
+    let done = 0;
+    let after = ['', ''];
+    for (;;) {
+      const rows = await this.sql.query<Row>(
+        `SELECT resource_type, id, version_id, last_updated, deleted, content FROM resource
+         WHERE NOT deleted AND ($1::text IS NULL OR resource_type = $1) AND (resource_type, id) > ($2, $3)
+         ORDER BY resource_type, id LIMIT $4`,
+        [resourceType ?? null, after[0], after[1], batchSize],
+      );
+      if (rows.length === 0) return done;
+      const writes = rows.map((row) => {
+        const { rows: index, compartments } = this.indexOf(this.decode(row.content)!);
+        return { resourceType: row.resource_type, id: row.id, index, compartments };
+      });
+      await this.sql.transaction(async (tx) => {
+        const types = writes.map((w) => w.resourceType);
+        const ids = writes.map((w) => w.id);
+        for (const table of INDEX_TABLES) {
+          await tx.query(`DELETE FROM sp_${table} s USING unnest($1::text[], $2::text[]) AS k(t, i) WHERE s.resource_type = k.t AND s.id = k.i`, [types, ids]);
+        }
+        await insertIndexRows(tx, writes);
+        await tx.query(
+          `UPDATE resource r SET compartments = x.p::text[] FROM unnest($1::text[], $2::text[], $3::text[]) AS x(t, i, p) WHERE r.resource_type = x.t AND r.id = x.i`,
+          [types, ids, writes.map((w) => `{${w.compartments.map((c) => `"${c}"`).join(',')}}`)],
+        );
+      });
+      done += rows.length;
+      after = [rows[rows.length - 1].resource_type, rows[rows.length - 1].id];
+    }
+  }
+
   /** The newest version that has content: the current one, or the last before a deletion. */
   async lastContent(resourceType: string, id: string, db: SqlExecutor = this.sql): Promise<Resource | undefined> {
     const rows = await db.query<Row>(
@@ -493,7 +530,7 @@ export class Writer {
   }
 }
 
-async function insertIndexRows(tx: SqlExecutor, writes: PreparedWrite[]): Promise<void> {
+async function insertIndexRows(tx: SqlExecutor, writes: readonly Pick<PreparedWrite, 'resourceType' | 'id' | 'index'>[]): Promise<void> {
   for (const name of INDEX_TABLES) {
     const columns = INDEX_COLUMNS[name] as readonly (readonly [string, string, string])[];
     const types: string[] = [];
