@@ -78,6 +78,19 @@ describe('red-flag rules: positive, negated, misspelled', () => {
     expect(calm.negated).toContain('chest pain');
   });
 
+  test('context from the record: fever while immunosuppressed is RED; a head injury on an anticoagulant is AMBER, without one GREEN', () => {
+    const values = (v: Record<string, number>): Map<string, number> => new Map(Object.entries(v));
+    const ids = (text: string, v: Record<string, number>): string[] => triage({ text: [text], values: values(v), spo2Scale: 1 }).fired.map((f) => f.rule.id);
+    expect(ids('feeling shivery', { immunosuppressed: 1 })).toContain('fever-immunosuppressed');
+    expect(ids('no fever', { immunosuppressed: 1 })).not.toContain('fever-immunosuppressed');
+    expect(ids('feeling shivery', { immunosuppressed: 0 })).not.toContain('fever-immunosuppressed');
+    expect(ids('', { immunosuppressed: 1, temperature: 38.3 })).toContain('fever-immunosuppressed');
+    const anticoagulated = triage({ text: ['I banged my head on a cupboard'], values: values({ anticoagulated: 1 }), spo2Scale: 1 });
+    expect(anticoagulated.urgency).toBe('AMBER');
+    expect(anticoagulated.timeToAction).toMatch(/CT head within 8 hours/);
+    expect(triage({ text: ['I banged my head on a cupboard'], values: values({ anticoagulated: 0 }), spo2Scale: 1 }).urgency).toBe('GREEN');
+  });
+
   test('vital-sign rules: sepsis high-risk criteria need a sign of infection; NEWS2 ≥7 is RED', () => {
     const values = (v: Record<string, number>): Map<string, number> => new Map(Object.entries(v));
     expect(triage({ text: ['fever and rigors'], values: values({ pulse: 135 }), spo2Scale: 1 }).fired.map((f) => f.rule.id)).toContain('sepsis-high-risk-vitals');
