@@ -3,9 +3,9 @@
  * already resulted within its minimum retest interval, or ordered twice; and tests overdue for the
  * patient's conditions that no draft order covers.
  */
-import type { Bundle, Observation, ServiceRequest } from '@medplum/fhirtypes';
+import type { Bundle, ServiceRequest } from '@medplum/fhirtypes';
 import { type Card, newCard } from '../src/cds/cds-hooks.js';
-import { observationDate, type PatientRecord } from '../src/risk/patient-record.js';
+import { latestObservation, observationDate, type PatientRecord } from '../src/risk/patient-record.js';
 import { resolveInput } from '../src/risk/inputs.js';
 import { catalogueSpec } from '../operations/risk-assess/engine.js';
 import intervals from './retest-intervals.json' with { type: 'json' };
@@ -31,7 +31,7 @@ export function duplicateCards(orders: readonly (ServiceRequest & { id: string }
     if (!test) continue;
     const earlierDraft = seen.get(test.display);
     seen.set(test.display, order.id);
-    const recent = latestResult(record, test.resultCodes);
+    const recent = latestObservation(record, test.resultCodes);
     const ageDays = recent ? Math.floor((now.getTime() - Date.parse(observationDate(recent)!)) / DAY) : undefined;
     const duplicateOfResult = ageDays !== undefined && ageDays < test.days;
     if (!duplicateOfResult && !earlierDraft) continue;
@@ -61,7 +61,7 @@ export function overdueCards(orders: readonly ServiceRequest[], record: PatientR
   for (const rule of intervals.overdue) {
     if (rule.when === 'diabetes' && !hasDiabetes) continue;
     if (orders.some((o) => o.code?.coding?.some((c) => c.system === LOINC && rule.resultCodes.includes(c.code!)))) continue;
-    const recent = latestResult(record, rule.resultCodes);
+    const recent = latestObservation(record, rule.resultCodes);
     const ageDays = recent ? Math.floor((now.getTime() - Date.parse(observationDate(recent)!)) / DAY) : undefined;
     if (ageDays !== undefined && ageDays <= rule.days) continue;
     const proposal: ServiceRequest = {
@@ -83,8 +83,4 @@ export function overdueCards(orders: readonly ServiceRequest[], record: PatientR
     );
   }
   return cards;
-}
-
-function latestResult(record: PatientRecord, codes: readonly string[]): Observation | undefined {
-  return record.observations.find((o) => o.status !== 'entered-in-error' && observationDate(o) && o.code?.coding?.some((c) => c.system === LOINC && codes.includes(c.code!)));
 }

@@ -3,12 +3,11 @@
  * Observations present, lifestyle advice adapted to stated preferences, and a follow-up interval
  * from the risk profile. Shared by $recommend and $health-score.
  */
-import type { Observation } from '@medplum/fhirtypes';
 import type { Assessment } from '../../src/risk/assessment.js';
 import { type Comparison, satisfies } from '../../src/risk/comparison.js';
 import { catalogueSpec } from '../risk-assess/engine.js';
 import { type InputSpec, type Inputs, observationCodes, resolveInputs } from '../../src/risk/inputs.js';
-import { observationDate, type PatientRecord } from '../../src/risk/patient-record.js';
+import { latestObservation, observationDate, type PatientRecord } from '../../src/risk/patient-record.js';
 import catalogue from './inputs.json' with { type: 'json' };
 import lifestyle from './lifestyle.json' with { type: 'json' };
 import testBook from './tests.json' with { type: 'json' };
@@ -56,23 +55,13 @@ export function stagesFor(assessments: readonly Assessment[], inputs: Inputs): n
 
 export function testRecommendations(record: PatientRecord, stages: readonly number[], asOf: Date): TestRecommendation[] {
   return TESTS.filter((t) => stages.includes(t.stage)).map((test) => {
-    const latest = latestResult(record.observations, test.resultCodes);
+    const latest = latestObservation(record, test.resultCodes);
     if (!latest) return { test, status: 'due' };
-    const ageDays = (asOf.getTime() - Date.parse(latest.date)) / DAY;
+    const date = observationDate(latest)!;
+    const ageDays = (asOf.getTime() - Date.parse(date)) / DAY;
     const status: TestStatus = ageDays <= test.intervalDays ? 'done' : ageDays <= test.intervalDays + testBook.graceDays ? 'due' : 'overdue';
-    return { test, status, last: latest };
+    return { test, status, last: { date, reference: `Observation/${latest.id}` } };
   });
-}
-
-function latestResult(observations: readonly Observation[], codes: readonly string[]): { date: string; reference: string } | undefined {
-  let best: { date: string; reference: string } | undefined;
-  for (const o of observations) {
-    if (o.status === 'entered-in-error' || o.status === 'cancelled') continue;
-    const date = observationDate(o);
-    if (!date || !o.code?.coding?.some((c) => c.system === LOINC && codes.includes(c.code!))) continue;
-    if (!best || Date.parse(date) > Date.parse(best.date)) best = { date, reference: `Observation/${o.id}` };
-  }
-  return best;
 }
 
 export function lifestyleAdvice(inputs: Inputs): { topic: string; advice: string }[] {

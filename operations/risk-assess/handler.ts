@@ -1,7 +1,7 @@
 import type { Group, Parameters, ParametersParameter, Patient, RiskAssessment, Task } from '@medplum/fhirtypes';
 import { TASK_CODES } from '../../src/documents/pipeline.js';
 import { badRequest, informational } from '../../src/fhir/outcome.js';
-import { type OperationContext, type OperationSetup, paramValue } from '../../src/fhir/operations.js';
+import { numberParam, type OperationContext, type OperationSetup } from '../../src/fhir/operations.js';
 import type { FhirRouter } from '../../src/fhir/router.js';
 import type { FhirRequest, FhirResponse } from '../../src/fhir/types.js';
 import type { Job } from '../../src/jobs/job-queue.js';
@@ -224,9 +224,8 @@ function parseConditions(params: Parameters): ConditionCode[] {
 }
 
 function parseLookback(params: Parameters): number {
-  const raw = paramValue(params, 'lookbackDays');
-  if (raw === undefined) return DEFAULT_LOOKBACK_DAYS;
-  const days = Number(raw);
+  const days = numberParam(params, 'lookbackDays');
+  if (days === undefined) return DEFAULT_LOOKBACK_DAYS;
   if (!Number.isInteger(days) || days < 1 || days > 36_500) throw badRequest('lookbackDays must be a whole number of days between 1 and 36500', 'lookbackDays');
   return days;
 }

@@ -1,6 +1,6 @@
 import type { Communication, Flag, Parameters, ParametersParameter, Patient, RiskAssessment } from '@medplum/fhirtypes';
 import { badRequest } from '../../src/fhir/outcome.js';
-import type { OperationContext } from '../../src/fhir/operations.js';
+import { booleanParam, numberParam, type OperationContext, paramValue } from '../../src/fhir/operations.js';
 import { type InputSpec, observationCodes, resolveInputs } from '../../src/risk/inputs.js';
 import { postedResources, repositorySource, requireRecordAccess } from '../../src/risk/record-source.js';
 import { loadPatientRecords, type PatientRecord, recordFromResources } from '../../src/risk/patient-record.js';
@@ -179,27 +179,7 @@ async function save(ctx: OperationContext, patient: Patient, r: TriageResult, ba
   });
 }
 
-function param(params: Parameters, name: string): ParametersParameter | undefined {
-  return params.parameter?.find((p) => p.name === name);
-}
-
-function numberParam(params: Parameters, name: string): number | undefined {
-  const p = param(params, name);
-  if (!p) return undefined;
-  const raw = p.valueDecimal ?? p.valueInteger ?? p.valueQuantity?.value ?? (p.valueString !== undefined ? Number(p.valueString) : undefined);
-  if (raw === undefined || !Number.isFinite(raw)) throw badRequest(`${name} must be a number`, name);
-  return raw;
-}
-
-function booleanParam(params: Parameters, name: string): boolean | undefined {
-  const p = param(params, name);
-  if (!p) return undefined;
-  if (p.valueBoolean !== undefined) return p.valueBoolean;
-  if (p.valueString === 'true' || p.valueString === 'false') return p.valueString === 'true';
-  throw badRequest(`${name} must be true or false`, name);
-}
-
 function stringParam(params: Parameters, name: string): string | undefined {
-  const p = param(params, name);
-  return p?.valueString ?? p?.valueCode;
+  const value = paramValue(params, name);
+  return typeof value === 'string' ? value : undefined;
 }

@@ -15,7 +15,7 @@ import type { FhirRouter } from '../fhir/router.js';
 import { readJsonObject } from '../http/body.js';
 import type { AppState } from '../http/request-id.js';
 import type { CdsClientAuth } from './client-auth.js';
-import { type PatientRecord, recordFromResources } from '../risk/patient-record.js';
+import { bundleResources, type PatientRecord, recordFromResources } from '../risk/patient-record.js';
 
 export interface CdsServiceDefinition {
   id: string;
@@ -219,8 +219,7 @@ export function newCard(card: Omit<Card, 'uuid'>): Card {
 /** The resources of a prefetch value: a resource itself, or a searchset Bundle's entries. */
 export function resourcesOf(value: Resource | null | undefined): Resource[] {
   if (!value) return [];
-  if (value.resourceType === 'Bundle') return (value.entry ?? []).map((e) => e.resource).filter((r): r is Resource => r !== undefined);
-  return [value];
+  return value.resourceType === 'Bundle' ? bundleResources(value) : [value];
 }
 
 

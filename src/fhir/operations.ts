@@ -55,6 +55,23 @@ export function paramValue(params: Parameters, name: string): unknown {
   return key ? p[key as keyof ParametersParameter] : undefined;
 }
 
+/** A numeric parameter (valueDecimal, valueInteger, valueQuantity, or a query string); 400 when it is not a number. */
+export function numberParam(params: Parameters, name: string): number | undefined {
+  const value = paramValue(params, name);
+  if (value === undefined) return undefined;
+  const raw = typeof value === 'object' && value !== null ? (value as { value?: number }).value : Number(value);
+  if (raw === undefined || !Number.isFinite(raw)) throw badRequest(`${name} must be a number`, name);
+  return raw;
+}
+
+/** A boolean parameter (valueBoolean, or "true"/"false" in a query string); 400 otherwise. */
+export function booleanParam(params: Parameters, name: string): boolean | undefined {
+  const value = paramValue(params, name);
+  if (value === undefined || typeof value === 'boolean') return value;
+  if (value === 'true' || value === 'false') return value === 'true';
+  throw badRequest(`${name} must be true or false`, name);
+}
+
 /**
  * The operations the server runs: the built-in FHIR operations and every folder of operations/,
  * discovered at boot, so adding an operation means adding a folder, not editing the router.

@@ -10,23 +10,21 @@ import type { Logger } from '../logger.js';
 import { MlModel } from './ml-model.js';
 import type { ModelMonitor } from './model-monitor.js';
 
-export interface ModelCard {
+/** What /models lists of a card; the card holds much more (TRIPOD+AI items). */
+export interface ModelCardHeader {
   name: string;
   title?: string;
   version?: string;
   kind?: string;
   condition?: string;
   researchGrade?: boolean;
+}
+
+export interface ModelCard extends ModelCardHeader {
   [key: string]: unknown;
 }
 
-export interface ModelSummary {
-  name: string;
-  title?: string;
-  version?: string;
-  kind?: string;
-  condition?: string;
-  researchGrade?: boolean;
+export interface ModelSummary extends ModelCardHeader {
   loaded: boolean;
 }
 

@@ -9,7 +9,7 @@ import fhirpath from 'fhirpath';
 import r4model from 'fhirpath/fhir-context/r4/index.js';
 import { analyteForLoinc, conversionContext } from '../documents/lab-analytes.js';
 import { convertUnit } from '../documents/units.js';
-import { observationDate, observationsWithCodes, type PatientRecord } from './patient-record.js';
+import { isResulted, observationDate, observationsWithCodes, type PatientRecord } from './patient-record.js';
 
 export interface ObservationSource {
   /** "system|code" of the Observation (or of one of its components). */
@@ -74,7 +74,6 @@ export interface ResolveOptions {
 
 export type Inputs = Map<string, ResolvedInput>;
 
-const INACTIVE_OBSERVATION = new Set(['entered-in-error', 'cancelled', 'registered']);
 const ACTIVE_MEDICATION = new Set(['active', 'intended', 'on-hold']);
 const compiled = new Map<string, (resource: unknown) => unknown[]>();
 
@@ -132,7 +131,7 @@ function setValue(result: ResolvedInput, value: number | string, ...basis: strin
 function fromObservations(spec: InputSpec, source: ObservationSource, record: PatientRecord, options: ResolveOptions, result: ResolvedInput): void {
   const since = options.asOf.getTime() - options.lookbackDays * 86_400_000;
   for (const observation of observationsWithCodes(record, source.codes)) {
-    if (INACTIVE_OBSERVATION.has(observation.status)) continue;
+    if (!isResulted(observation)) continue;
     const found = observedValue(observation, source);
     if (!found) continue;
     const reference = `Observation/${observation.id ?? ''}`;

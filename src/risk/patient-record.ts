@@ -120,6 +120,25 @@ export function bundleResources(bundle: Bundle): Resource[] {
 
 export const RECORD_RESOURCE_TYPES: readonly string[] = ['Patient', ...RECORD_TYPES];
 
+const NO_RESULT = new Set(['entered-in-error', 'cancelled', 'registered']);
+
+/** Whether an Observation carries a result (not withdrawn, cancelled or merely registered). */
+export function isResulted(o: Observation): boolean {
+  return !NO_RESULT.has(o.status);
+}
+
+/** The newest resulted Observation coded with any of these LOINC codes, if the record has one. */
+export function latestObservation(record: PatientRecord, loincCodes: readonly string[]): Observation | undefined {
+  let best: { observation: Observation; time: number } | undefined;
+  for (const o of record.observations) {
+    const date = observationDate(o);
+    if (!date || !isResulted(o) || !o.code?.coding?.some((c) => c.system === 'http://loinc.org' && loincCodes.includes(c.code!))) continue;
+    const time = Date.parse(date);
+    if (!best || time > best.time) best = { observation: o, time };
+  }
+  return best?.observation;
+}
+
 export function observationDate(o: Observation): string | undefined {
   return o.effectiveDateTime ?? o.effectivePeriod?.end ?? o.effectivePeriod?.start ?? o.effectiveInstant ?? o.issued;
 }

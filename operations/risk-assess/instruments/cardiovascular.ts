@@ -4,7 +4,7 @@
  * sources named in models/prevent-10yr/card.json and models/pce-ascvd/card.json.
  */
 import { baselineShapley, type Facts, sigmoid } from '../../../src/risk/assessment.js';
-import { ckdEpi2021 } from './kidney.js';
+import { egfrOf } from './kidney.js';
 import { type Instrument, type InstrumentResult, missingReason, NO_INTERVAL, round, SNOMED, withoutNumber } from './instrument.js';
 
 export const CVD_OUTCOME = { system: SNOMED, code: '49601007', display: 'Disorder of cardiovascular system' };
@@ -92,19 +92,6 @@ export function prevent(outcome: PreventOutcome, x: PreventInputs): number {
  * inside the development range but preventr stops at 180, so it is accepted with a warning.
  */
 const PREVENT_RANGES: Record<string, [number, number]> = { age: [30, 79], tc: [130, 320], hdl: [20, 100], sbp: [90, 200], bmi: [18.5, 39.9], egfr: [15, 140] };
-
-/** eGFR as PREVENT needs it: a CKD-EPI 2021 result, else computed from creatinine, age and sex. */
-export function egfrOf(facts: Facts): number | undefined {
-  if (facts.has('egfr')) return facts.num('egfr');
-  const creatinine = facts.num('creatinine');
-  const age = facts.num('age');
-  if (creatinine === undefined || age === undefined) {
-    facts.missing.delete('creatinine');
-    facts.missing.add('egfr (or creatinine)');
-    return undefined;
-  }
-  return ckdEpi2021(creatinine, age, !facts.flag('male'));
-}
 
 function preventInstrument(outcome: 'ascvd' | 'stroke'): Instrument {
   const isStroke = outcome === 'stroke';

@@ -16,6 +16,19 @@ export function ckdEpi2021(creatinine: number, age: number, female: boolean): nu
   return 142 * Math.min(ratio, 1) ** alpha * Math.max(ratio, 1) ** -1.2 * 0.9938 ** age * (female ? 1.012 : 1);
 }
 
+/** eGFR as the equations need it: a CKD-EPI 2021 result, else computed from creatinine, age and sex. */
+export function egfrOf(facts: Facts): number | undefined {
+  if (facts.has('egfr')) return facts.num('egfr');
+  const creatinine = facts.num('creatinine');
+  const age = facts.num('age');
+  if (creatinine === undefined || age === undefined) {
+    facts.missing.delete('creatinine');
+    facts.missing.add('egfr (or creatinine)');
+    return undefined;
+  }
+  return ckdEpi2021(creatinine, age, !facts.flag('male'));
+}
+
 export function gCategory(egfr: number): string {
   if (egfr >= 90) return 'G1';
   if (egfr >= 60) return 'G2';
@@ -56,17 +69,16 @@ export const ckdEpi: Instrument = {
   inputs: ['age', 'male', 'egfr', 'creatinine', 'uacr'],
   assess(facts: Facts) {
     const age = facts.num('age');
-    const creatinine = facts.has('egfr') ? undefined : facts.num('creatinine');
-    if (age === undefined || (creatinine === undefined && !facts.has('egfr'))) {
+    const egfr = egfrOf(facts);
+    if (age === undefined || egfr === undefined) {
       return withoutNumber('insufficient_data', CKD_OUTCOME, missingReason(facts));
     }
     if (age < 18) return withoutNumber('not_applicable', CKD_OUTCOME, 'CKD-EPI 2021 is for adults (18 years and over)');
-    const egfr = creatinine === undefined ? facts.num('egfr')! : ckdEpi2021(creatinine, age, !facts.flag('male'));
     const uacr = facts.has('uacr') ? facts.num('uacr') : undefined;
     const g = gCategory(egfr);
     const a = uacr === undefined ? undefined : aCategory(uacr);
     const colour = HEAT_MAP[g][a === undefined ? 0 : Number(a[1]) - 1];
-    const persistent = persistence(facts, creatinine !== undefined);
+    const persistent = persistence(facts, !facts.has('egfr'));
     const warnings = [
       ...(a === undefined ? ['No urine albumin/creatinine ratio: the A category is unknown and the heat map assumes A1'] : []),
       ...(persistent ? [] : ['CKD needs abnormal results persisting more than 3 months; no earlier result at least 90 days before confirms it']),
@@ -123,12 +135,11 @@ export const kfre4: Instrument = {
   inputs: ['age', 'male', 'egfr', 'creatinine', 'uacr'],
   assess(facts: Facts) {
     const age = facts.num('age');
-    const creatinine = facts.has('egfr') ? undefined : facts.num('creatinine');
+    const egfr = egfrOf(facts);
     const uacr = facts.num('uacr');
-    if (age === undefined || uacr === undefined || (creatinine === undefined && !facts.has('egfr'))) {
+    if (age === undefined || uacr === undefined || egfr === undefined) {
       return withoutNumber('insufficient_data', KIDNEY_FAILURE, missingReason(facts), { intervalNote: NO_INTERVAL });
     }
-    const egfr = creatinine === undefined ? facts.num('egfr')! : ckdEpi2021(creatinine, age, !facts.flag('male'));
     if (egfr >= 60) {
       return withoutNumber('not_applicable', KIDNEY_FAILURE, `KFRE is validated for CKD G3a–G5 (eGFR <60); eGFR is ${round(egfr, 1)}`);
     }
