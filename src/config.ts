@@ -1,3 +1,5 @@
+import type { BedrockConfig } from './ai/llm-provider.js';
+
 /**
  * One typed configuration object, read from the environment once at start-up.
  * Invalid values stop the process with a message naming the variable, rather than
@@ -45,6 +47,10 @@ export interface Config {
   inProcessJobs: boolean;
   /** Amazon Textract replaces local OCR when a region is configured. */
   textract?: { region: string; endpoint?: string };
+  /** Amazon Bedrock answers questions and embeds text when a region and at least one model are configured. */
+  bedrock?: BedrockConfig;
+  /** The patient knowledge index: refreshed automatically after writes to a patient's data, this long after the first. */
+  rag: { autoRefresh: boolean; refreshDelayMs: number };
   /** Extracted lab values with a confidence below this get a clinician review Task. */
   reviewThreshold: number;
   /** CDS Hooks clients allowed to call /cds-services: their JWT issuer and where their public keys are. */
@@ -156,10 +162,38 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     documentMaxBytes: int(env, 'DOCUMENT_MAX_BYTES', 20 * 1024 * 1024, 1024, 512 * 1024 * 1024),
     inProcessJobs: bool(env, 'IN_PROCESS_JOBS', true),
     textract: textractRegion ? { region: textractRegion, endpoint: env.TEXTRACT_ENDPOINT || undefined } : undefined,
+    bedrock: bedrock(env),
+    rag: { autoRefresh: bool(env, 'RAG_AUTO_REFRESH', true), refreshDelayMs: int(env, 'RAG_REFRESH_DELAY_MS', 5000, 0, 300_000) },
     reviewThreshold: fraction(env, 'EXTRACTION_REVIEW_THRESHOLD', 0.8),
     cdsClients: cdsClients(env.CDS_CLIENTS),
     cdsAllowUnsigned: bool(env, 'CDS_ALLOW_UNSIGNED', false),
   };
+}
+
+/** BEDROCK_REGION with BEDROCK_CHAT_MODEL and/or BEDROCK_EMBEDDING_MODEL; BEDROCK_ENDPOINT only for a stub or VPC endpoint. */
+function bedrock(env: NodeJS.ProcessEnv): BedrockConfig | undefined {
+  const region = env.BEDROCK_REGION || undefined;
+  const endpoint = env.BEDROCK_ENDPOINT || undefined;
+  const chatModel = env.BEDROCK_CHAT_MODEL || undefined;
+  const embeddingModel = env.BEDROCK_EMBEDDING_MODEL || undefined;
+  const dimensions = env.BEDROCK_EMBEDDING_DIMENSIONS || undefined;
+  if (!region) {
+    // Models without a region would silently leave the server on its local fallbacks.
+    if (chatModel || embeddingModel) {
+      throw new ConfigError('BEDROCK_CHAT_MODEL and BEDROCK_EMBEDDING_MODEL need BEDROCK_REGION');
+    }
+    return undefined;
+  }
+  if (!chatModel && !embeddingModel) {
+    throw new ConfigError('BEDROCK_REGION needs BEDROCK_CHAT_MODEL (answers) or BEDROCK_EMBEDDING_MODEL (semantic search), or both');
+  }
+  if (endpoint && !/^https?:\/\/[^/]+/.test(endpoint)) {
+    throw new ConfigError(`BEDROCK_ENDPOINT must be an absolute http(s) URL, got "${endpoint}"`);
+  }
+  if (dimensions && !['256', '512', '1024'].includes(dimensions)) {
+    throw new ConfigError(`BEDROCK_EMBEDDING_DIMENSIONS must be one of 256, 512, 1024, got "${dimensions}"`);
+  }
+  return { region, endpoint, chatModel, embeddingModel, embeddingDimensions: dimensions ? Number(dimensions) : undefined };
 }
 
 /** CDS_CLIENTS='[{"iss":"https://ehr.example","jwksUrl":"https://ehr.example/.well-known/jwks.json"}]' */
