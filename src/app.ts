@@ -6,7 +6,7 @@ import { type AuthServer, createAuthServer } from './auth/auth-server.js';
 import type { Config } from './config.js';
 import { installBundleHandler } from './fhir/bundle.js';
 import type { FhirDefinitions } from './fhir/definitions.js';
-import { OperationRegistry, projectRoot } from './fhir/operations.js';
+import { OperationRegistry, type Platform, projectRoot } from './fhir/operations.js';
 import { everythingOperation } from './fhir/operations/everything.js';
 import { lastnOperation } from './fhir/operations/lastn.js';
 import { matchOperation } from './fhir/operations/match.js';
@@ -15,7 +15,7 @@ import { FhirError, notFound } from './fhir/outcome.js';
 import { FhirRouter } from './fhir/router.js';
 import type { FhirRequest } from './fhir/types.js';
 import { assertValid } from './fhir/validation.js';
-import { checkAcceptable, readBody } from './http/body.js';
+import { acceptsEventStream, checkAcceptable, readBody } from './http/body.js';
 import { errorBoundary } from './http/error-boundary.js';
 import { Metrics } from './http/metrics.js';
 import { type AppState, requestId } from './http/request-id.js';
@@ -33,6 +33,8 @@ import { ModelMonitor } from './ml/model-monitor.js';
 import { CdsClientAuth } from './cds/client-auth.js';
 import { CdsServices } from './cds/cds-hooks.js';
 import { ModelRegistry } from './ml/model-registry.js';
+import { RagIndex } from './rag/rag-index.js';
+import { createEmbeddingProvider, createLlmProvider } from './ai/llm-provider.js';
 import { join } from 'node:path';
 import type { SqlClient } from './storage/sql.js';
 
@@ -85,7 +87,14 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
   for (const failure of loaded.failed) {
     logger.warn({ model: failure.name, err: failure.error }, 'model not loaded');
   }
-  const platform = { jobs, documents, models };
+  const rag = new RagIndex(
+    repo,
+    jobs,
+    documents,
+    { autoRefresh: config.rag.autoRefresh, delayMs: config.rag.refreshDelayMs, embedder: createEmbeddingProvider(config.bedrock) },
+    logger,
+  );
+  const platform: Platform = { jobs, documents, models, rag, llm: createLlmProvider(config.bedrock) };
   const operations = new OperationRegistry(fhir, platform);
   for (const op of [validateOperation, everythingOperation, lastnOperation, matchOperation]) {
     operations.register(op);
@@ -164,7 +173,9 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
     }
     const path = decodeURIComponent(ctx.path.slice(fhirPrefix.length));
     const binary = /^\/*Binary(\/[^/$]+)?\/*$/.test(path) || /^\/*Binary\/[^/$]+\/_history\/[^/]+\/*$/.test(path);
-    checkAcceptable(ctx, binary && ctx.method === 'GET');
+    // Operations may stream their answer as Server-Sent Events; everything else is FHIR JSON.
+    const operation = /(^|\/)\$[^/]+\/*$/.test(path);
+    checkAcceptable(ctx, binary && ctx.method === 'GET', operation);
     // The CapabilityStatement is public (clients discover the authorization server from it); all else needs a token.
     const isPublic = path.replace(/^\/+|\/+$/g, '') === 'metadata' && (ctx.method === 'GET' || ctx.method === 'HEAD');
     const access = isPublic
@@ -188,6 +199,7 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
       securityContext: ctx.get('X-Security-Context') || undefined,
       respondAsync: /respond-async/.test(prefer),
       lenient: /handling=lenient/.test(prefer),
+      eventStream: operation && acceptsEventStream(ctx),
       preferReturn: /return=minimal/.test(prefer)
         ? 'minimal'
         : /return=OperationOutcome/i.test(prefer)

@@ -91,7 +91,15 @@ export async function startServer(backend: Backend, env: Record<string, string> 
   });
   const port = (server.address() as AddressInfo).port;
   const config = loadConfig(
-    { PORT: String(port), LOG_LEVEL: process.env.CARELENS_TEST_LOG_LEVEL ?? 'silent', CARELENS_ADMIN_CLIENT_ID: OPERATOR.id, CARELENS_ADMIN_CLIENT_SECRET: OPERATOR.secret, ...env },
+    {
+      PORT: String(port),
+      LOG_LEVEL: process.env.CARELENS_TEST_LOG_LEVEL ?? 'silent',
+      CARELENS_ADMIN_CLIENT_ID: OPERATOR.id,
+      CARELENS_ADMIN_CLIENT_SECRET: OPERATOR.secret,
+      // Background index refreshes (and the insights they recompute) would write into other suites' data while they assert on it: the RAG suites turn them on.
+      RAG_AUTO_REFRESH: 'false',
+      ...env,
+    },
     [],
   );
   const app = await createApp(config, sql, defs(), createLogger(config.logLevel));

@@ -81,7 +81,7 @@ describe('job queue', () => {
   test('after max attempts a job fails; a job whose worker died is taken over when its lease expires', async () => {
     const queue = new JobQueue(sql, createLogger('silent'), { backoffMs: 0 });
     queue.handle('always-fails', { run: async () => Promise.reject(new Error('still down')) });
-    const id = await queue.enqueue(sql, 'always-fails', {}, 2);
+    const id = await queue.enqueue(sql, 'always-fails', {}, { maxAttempts: 2 });
     await queue.drain();
     expect(await row(id)).toMatchObject({ status: 'failed', attempts: 2, last_error: 'still down' });
 

@@ -1,5 +1,5 @@
-import type { Group, Parameters, ParametersParameter, Patient, RiskAssessment, Task } from '@medplum/fhirtypes';
-import { TASK_CODES } from '../../src/documents/pipeline.js';
+import type { Group, Parameters, ParametersParameter, Patient, RiskAssessment } from '@medplum/fhirtypes';
+import { createBackgroundTask, updateBackgroundTask } from '../../src/jobs/background-task.js';
 import { badRequest, informational } from '../../src/fhir/outcome.js';
 import { numberParam, type OperationContext, type OperationSetup } from '../../src/fhir/operations.js';
 import type { FhirRouter } from '../../src/fhir/router.js';
@@ -31,7 +31,7 @@ export const setup: OperationSetup = ({ router, platform }) => {
   platform.jobs.handle(BATCH_JOB, {
     run: (job: Job) => runBatchJob(router, platform.models, job.payload as BatchPayload),
     failed: async (job: Job, reason: string) => {
-      await updateTask(router, (job.payload as BatchPayload).taskId, (task) => ({ ...task, status: 'failed', statusReason: { text: reason } }));
+      await updateBackgroundTask(router.repo, (job.payload as BatchPayload).taskId, (task) => ({ ...task, status: 'failed', statusReason: { text: reason } }));
     },
   });
 };
@@ -117,13 +117,10 @@ async function assessGroup(ctx: OperationContext, options: AssessOptions): Promi
   const members = groupPatients(group);
   if (members.length > SYNC_BATCH_LIMIT || ctx.request.respondAsync) {
     const task = await ctx.router.write(ctx.scope, async (w) => {
-      const stored = await w.create<Task>({
-        resourceType: 'Task',
-        status: 'requested',
-        intent: 'order',
-        code: { coding: [{ system: TASK_CODES, code: BATCH_JOB, display: 'Risk assessment of a group' }] },
-        focus: { reference: `Group/${ctx.id}` },
-        authoredOn: w.now,
+      const stored = await createBackgroundTask(w, {
+        code: BATCH_JOB,
+        display: 'Risk assessment of a group',
+        focus: `Group/${ctx.id}`,
         input: [
           { type: { text: 'conditions' }, valueString: options.conditions.join(',') },
           { type: { text: 'members' }, valueInteger: members.length },
@@ -157,7 +154,7 @@ async function assessGroup(ctx: OperationContext, options: AssessOptions): Promi
 }
 
 async function runBatchJob(router: FhirRouter, models: ModelRegistry, payload: BatchPayload): Promise<void> {
-  await updateTask(router, payload.taskId, (task) => ({ ...task, status: 'in-progress', businessStatus: { text: 'ASSESSING' } }));
+  await updateBackgroundTask(router.repo, payload.taskId, (task) => ({ ...task, status: 'in-progress', businessStatus: { text: 'ASSESSING' } }));
   const group = (await router.repo.read('Group', payload.groupId)).resource as Group;
   const members = groupPatients(group);
   const options: AssessOptions = { conditions: payload.conditions, lookbackDays: payload.lookbackDays, asOf: new Date(), explain: false };
@@ -178,7 +175,7 @@ async function runBatchJob(router: FhirRouter, models: ModelRegistry, payload: B
     }
   };
   await Promise.all([worker(), worker()]);
-  await updateTask(router, payload.taskId, (task) => ({
+  await updateBackgroundTask(router.repo, payload.taskId, (task) => ({
     ...task,
     status: 'completed',
     businessStatus: { text: 'COMPLETED' },
@@ -188,13 +185,6 @@ async function runBatchJob(router: FhirRouter, models: ModelRegistry, payload: B
       { type: { text: 'assessments-insufficient-data' }, valueInteger: counts.insufficient },
     ],
   }));
-}
-
-async function updateTask(router: FhirRouter, id: string, change: (task: Task & { id: string }) => Task): Promise<void> {
-  await router.repo.transaction(async (w) => {
-    const task = (await router.repo.read('Task', id, w.tx)).resource as Task & { id: string };
-    await w.update({ ...change(task), id, lastModified: w.now } as Task & { id: string });
-  });
 }
 
 function groupPatients(group: Group): string[] {

@@ -62,6 +62,9 @@ export class DocumentPipeline {
 
   private ocrProvider?: OcrProvider;
 
+  /** Told when a document's text has been extracted and kept (the patient knowledge index reads it). */
+  readonly textExtracted: ((doc: DocumentReference & { id: string }) => Promise<void>)[] = [];
+
   /** Largest document accepted (DOCUMENT_MAX_BYTES). */
   get maxBytes(): number {
     return this.options.maxBytes;
@@ -148,6 +151,7 @@ export class DocumentPipeline {
        ON CONFLICT (document_id) DO UPDATE SET version_id = EXCLUDED.version_id, content = EXCLUDED.content, plain = EXCLUDED.plain, created_at = now()`,
       [documentId, Number(doc.meta?.versionId ?? 1), JSON.stringify(text), plainText(text)],
     );
+    for (const listener of this.textExtracted) await listener(doc as DocumentReference & { id: string });
     await this.setStage(taskId, 'EXTRACTED');
     // A document about a practitioner is a credential (degree, licence); one about a patient, a lab report.
     const credential = doc.subject?.reference?.startsWith('Practitioner/') ? parseCredential(text) : undefined;

@@ -4,7 +4,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DocumentPipeline } from '../documents/pipeline.js';
 import type { JobQueue } from '../jobs/job-queue.js';
+import type { LlmProvider } from '../ai/llm.js';
 import type { ModelRegistry } from '../ml/model-registry.js';
+import type { RagIndex } from '../rag/rag-index.js';
 import type { Writer } from '../storage/repository.js';
 import { buildCapabilityStatement } from './capability.js';
 import { badRequest, FhirError, issue, notFound } from './outcome.js';
@@ -16,6 +18,10 @@ export interface Platform {
   jobs: JobQueue;
   documents: DocumentPipeline;
   models: ModelRegistry;
+  /** The patient knowledge index (chunks, refreshes, retrieval). */
+  rag: RagIndex;
+  /** Generation for chat answers when configured (Amazon Bedrock); absent: the grounded extractive answerer. */
+  llm?: LlmProvider;
 }
 
 /** What an operation handler receives: the platform's public API plus the parsed invocation. */

@@ -23,6 +23,8 @@ export interface FhirRequest {
   respondAsync?: boolean;
   /** Prefer: handling=lenient */
   lenient: boolean;
+  /** Accept: text/event-stream on an operation: an operation that can stream its answer does (Server-Sent Events). */
+  eventStream?: boolean;
   /** Prefer: return=… (R4 §3.1.0.3); bundle entries follow the Prefer header of the Bundle request. */
   preferReturn?: 'minimal' | 'representation' | 'OperationOutcome';
   /** What the caller may do (from the access token); absent only for the server's own internal calls. */
@@ -33,4 +35,11 @@ export interface FhirResponse {
   status: number;
   resource?: Resource;
   headers: Record<string, string>;
+  /** Server-Sent Events sent instead of a resource, as they come (an operation answering a request with `eventStream`). */
+  events?: AsyncIterable<ServerSentEvent>;
+}
+
+export interface ServerSentEvent {
+  event: string;
+  data: unknown;
 }

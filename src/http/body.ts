@@ -66,8 +66,8 @@ function tooLarge(maxBytes: number): FhirError {
  * _format and Accept: this server speaks FHIR JSON only, except that a Binary is read in its native
  * form (R4 Binary §2.42.1) when the caller does not ask for JSON.
  */
-export function checkAcceptable(ctx: Context, nativeAllowed = false): void {
-  if (nativeAllowed && !ctx.query._format) {
+export function checkAcceptable(ctx: Context, nativeAllowed = false, eventStreamAllowed = false): void {
+  if ((nativeAllowed || (eventStreamAllowed && acceptsEventStream(ctx))) && !ctx.query._format) {
     return;
   }
   const format = ctx.query._format;
@@ -80,6 +80,11 @@ export function checkAcceptable(ctx: Context, nativeAllowed = false): void {
   if (accept && accept !== '*/*' && !accept.includes('json') && !ctx.accepts('application/fhir+json', 'application/json', 'json')) {
     throw new FhirError(406, [issue('not-supported', `Cannot produce ${accept}: this server produces application/fhir+json only`)]);
   }
+}
+
+/** The caller asks for Server-Sent Events (a streaming operation's answer). */
+export function acceptsEventStream(ctx: Context): boolean {
+  return /text\/event-stream/i.test(ctx.get('Accept'));
 }
 
 /** A JSON object body (admin APIs, CDS Hooks): 400 for anything else. */

@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import { informational } from '../fhir/outcome.js';
-import type { FhirRequest, FhirResponse } from '../fhir/types.js';
+import { Readable } from 'node:stream';
+import type { FhirRequest, FhirResponse, ServerSentEvent } from '../fhir/types.js';
 
 /** Writes a FhirResponse, honouring Prefer: return=minimal | representation | OperationOutcome for writes. */
 export function fhirResponse(ctx: Context, request: FhirRequest, response: FhirResponse): void {
@@ -10,6 +11,14 @@ export function fhirResponse(ctx: Context, request: FhirRequest, response: FhirR
   }
   const isWrite = request.method === 'POST' || request.method === 'PUT' || request.method === 'PATCH';
   const isOperation = request.path.includes('$') || request.path === '' || request.path === '/';
+  if (response.events) {
+    ctx.type = 'text/event-stream';
+    ctx.set('Cache-Control', 'no-cache');
+    // Proxies must pass each event on at once rather than buffer the stream.
+    ctx.set('X-Accel-Buffering', 'no');
+    ctx.body = Readable.from(eventStream(response.events));
+    return;
+  }
   let body = response.resource;
   if (isWrite && !isOperation && body) {
     if (request.preferReturn === 'minimal') {
@@ -42,4 +51,11 @@ export function fhirResponse(ctx: Context, request: FhirRequest, response: FhirR
 /** A Binary read gets its native form unless the caller asks for FHIR JSON (Accept or _format). */
 function wantsNativeBinary(ctx: Context): boolean {
   return !ctx.query._format && !/json/i.test(ctx.get('Accept'));
+}
+
+/** Server-Sent Events wire format: one `event:` and one `data:` line (JSON) per event, a blank line after each. */
+async function* eventStream(events: AsyncIterable<ServerSentEvent>): AsyncIterable<string> {
+  for await (const e of events) {
+    yield `event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`;
+  }
 }

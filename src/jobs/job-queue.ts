@@ -64,13 +64,12 @@ export class JobQueue {
     this.handlers.set(kind, handler);
   }
 
-  /** Adds a job in the caller's transaction. */
-  async enqueue(db: SqlExecutor, kind: string, payload: unknown, maxAttempts = 5): Promise<string> {
-    const rows = await db.query<{ id: string | number }>('INSERT INTO job (kind, payload, max_attempts) VALUES ($1, $2, $3) RETURNING id', [
-      kind,
-      JSON.stringify(payload),
-      maxAttempts,
-    ]);
+  /** Adds a job in the caller's transaction, due now or after `delayMs` (to gather a burst of triggers into one run). */
+  async enqueue(db: SqlExecutor, kind: string, payload: unknown, options: { maxAttempts?: number; delayMs?: number } = {}): Promise<string> {
+    const rows = await db.query<{ id: string | number }>(
+      `INSERT INTO job (kind, payload, max_attempts, run_after) VALUES ($1, $2, $3, now() + ($4::int * interval '1 millisecond')) RETURNING id`,
+      [kind, JSON.stringify(payload), options.maxAttempts ?? 5, options.delayMs ?? 0],
+    );
     // Committed a moment later by the caller; a worker in this process looks as soon as it can.
     setImmediate(() => this.wake?.());
     return String(rows[0].id);

@@ -170,6 +170,58 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (document_id)
   );
   `,
+  `
+  -- The patient knowledge index (RAG): chunks of each patient's record, each from one source resource
+  -- version, searched per patient by full-text (and by vector when an embedding provider is configured).
+  -- rag_source says which version of each source is indexed, so a refresh redoes only what changed;
+  -- rag_refresh keeps every refresh: what changed, why and when.
+  CREATE TABLE rag_source (
+    patient_id text NOT NULL,
+    source text NOT NULL,
+    -- the resource's versionId, plus '+text' once a document's text has been extracted
+    version text NOT NULL,
+    PRIMARY KEY (patient_id, source)
+  );
+
+  CREATE TABLE rag_chunk (
+    patient_id text NOT NULL,
+    source text NOT NULL,
+    seq integer NOT NULL,
+    source_version text NOT NULL,
+    kind text NOT NULL,
+    title text NOT NULL,
+    section text,
+    -- the date as the record gives it (answers quote it), and as an instant for ordering
+    date_text text,
+    chunk_date timestamptz,
+    content text NOT NULL,
+    -- what the answerer states from a structured source (value, unit, range, status…)
+    fact jsonb,
+    search tsvector NOT NULL,
+    embedding real[],
+    embedding_model text,
+    PRIMARY KEY (patient_id, source, seq)
+  );
+
+  CREATE TABLE rag_refresh (
+    patient_id text NOT NULL,
+    version integer NOT NULL,
+    reason text NOT NULL,
+    trigger text NOT NULL,
+    requested_at timestamptz NOT NULL,
+    finished_at timestamptz NOT NULL,
+    -- when the risk assessments and health score were recomputed after this refresh
+    insights_at timestamptz,
+    added integer NOT NULL,
+    updated integer NOT NULL,
+    removed integer NOT NULL,
+    chunks integer NOT NULL,
+    changes jsonb NOT NULL,
+    PRIMARY KEY (patient_id, version)
+  );
+
+  CREATE INDEX job_rag_patient_idx ON job ((payload->>'patientId')) WHERE kind = 'rag-refresh' AND status = 'queued';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -48,8 +48,11 @@ export interface HistoryOptions {
 
 export type Validate = (resource: Resource) => void;
 
-/** Runs inside the writing transaction for each created or updated resource (not deletions). */
-export type WriteHook = (writer: Writer, stored: StoredResource) => Promise<void>;
+/**
+ * Runs inside the writing transaction for each created, updated or deleted resource (a deletion has
+ * no `resource`), with the patient compartments ('Patient/<id>') it belongs to or belonged to.
+ */
+export type WriteHook = (writer: Writer, stored: StoredResource, compartments: readonly string[]) => Promise<void>;
 
 /**
  * The FHIR repository: every read and write of resources goes through here. Each write is one
@@ -267,6 +270,20 @@ export class Repository {
     return rows.map(this.toStored);
   }
 
+  /** The current version of every live resource of these types in a patient's compartment (what a derived index must match). */
+  async compartmentVersions(
+    patientId: string,
+    types: readonly string[],
+    db: SqlExecutor = this.sql,
+  ): Promise<{ resourceType: string; id: string; versionId: string }[]> {
+    const rows = await db.query<{ resource_type: string; id: string; version_id: string | number }>(
+      `SELECT resource_type, id, version_id FROM resource
+       WHERE compartments @> ARRAY[$1]::text[] AND NOT deleted AND resource_type = ANY($2::text[])`,
+      [`Patient/${patientId}`, types],
+    );
+    return rows.map((r) => ({ resourceType: r.resource_type, id: r.id, versionId: String(r.version_id) }));
+  }
+
   /** Targets of the given reference parameters of the given resources (for _include). */
   async referencesFrom(
     sources: readonly { resourceType: string; id: string }[],
@@ -424,7 +441,11 @@ export class Writer {
       existed: true,
     };
     this.enqueue(write);
-    return { resourceType, id, versionId: String(write.versionId), lastUpdated: this.now, deleted: true };
+    const stored: StoredResource = { resourceType, id, versionId: String(write.versionId), lastUpdated: this.now, deleted: true };
+    for (const hook of this.repo.writeHooks) {
+      await hook(this, stored, current.compartments);
+    }
+    return stored;
   }
 
   private async put<T extends Resource>(
@@ -458,7 +479,7 @@ export class Writer {
     });
     const stored: StoredResource<T> = { resourceType: content.resourceType, id, versionId: String(versionId), lastUpdated: this.now, deleted: false, resource: content };
     for (const hook of this.repo.writeHooks) {
-      await hook(this, stored);
+      await hook(this, stored, compartments);
     }
     return stored;
   }
@@ -474,10 +495,10 @@ export class Writer {
     this.pending.push(write);
   }
 
-  private async current(resourceType: string, id: string): Promise<{ version_id: number | string; deleted: boolean } | undefined> {
+  private async current(resourceType: string, id: string): Promise<{ version_id: number | string; deleted: boolean; compartments: string[] } | undefined> {
     // FOR UPDATE: concurrent writers of one resource are serialised, so versions never collide.
-    const rows = await this.tx.query<{ version_id: number | string; deleted: boolean }>(
-      'SELECT version_id, deleted FROM resource WHERE resource_type = $1 AND id = $2 FOR UPDATE',
+    const rows = await this.tx.query<{ version_id: number | string; deleted: boolean; compartments: string[] }>(
+      'SELECT version_id, deleted, compartments FROM resource WHERE resource_type = $1 AND id = $2 FOR UPDATE',
       [resourceType, id],
     );
     return rows[0];

@@ -1,0 +1,108 @@
+/**
+ * Retrieval from one patient's chunks, and only theirs: every query is bound to the patient id, so no
+ * question can reach another patient's record. Full-text search ranks by the question's topic terms
+ * and their synonyms (newer first among equals); with an embedding provider, an exact cosine search
+ * over the patient's vectors (a patient's corpus is small) is fused with it by reciprocal rank.
+ */
+import type { EmbeddingProvider } from '../ai/llm.js';
+import type { SqlExecutor } from '../storage/sql.js';
+import { tsQuery } from './query.js';
+import type { Fact } from './render.js';
+
+export interface RetrievedChunk {
+  /** "<source>@<version>#<n>": stable for as long as that version of the source is indexed. */
+  id: string;
+  source: string;
+  sourceVersion: string;
+  kind: string;
+  title: string;
+  section?: string;
+  date?: string;
+  content: string;
+  fact?: Fact;
+}
+
+interface ChunkRow {
+  source: string;
+  seq: number;
+  source_version: string;
+  kind: string;
+  title: string;
+  section: string | null;
+  date_text: string | null;
+  content: string;
+  fact: Fact | string | null;
+}
+
+const COLUMNS = 'source, seq, source_version, kind, title, section, date_text, content, fact';
+/** Reciprocal rank fusion constant (Cormack et al. 2009). */
+const RRF_K = 60;
+
+export async function retrieve(db: SqlExecutor, embedder: EmbeddingProvider | undefined, patientId: string, question: string, k: number): Promise<RetrievedChunk[]> {
+  const query = tsQuery(question);
+  const candidates = k * 3;
+  const lexical = query
+    ? await db.query<ChunkRow>(
+        `SELECT ${COLUMNS} FROM rag_chunk, to_tsquery('english', $2) AS q
+         WHERE patient_id = $1 AND search @@ q
+         ORDER BY ts_rank(search, q, 1) DESC, chunk_date DESC NULLS LAST, source, seq LIMIT $3`,
+        [patientId, query, candidates],
+      )
+    : // A question without a topic ("anything new?") gets the newest of the record.
+      await db.query<ChunkRow>(`SELECT ${COLUMNS} FROM rag_chunk WHERE patient_id = $1 ORDER BY chunk_date DESC NULLS LAST, source, seq LIMIT $2`, [patientId, k]);
+  if (!embedder) return lexical.slice(0, k).map(chunkOf);
+  const [vector] = await embedder.embed([question]);
+  const rows = await db.query<ChunkRow & { embedding: number[] | string }>(
+    `SELECT ${COLUMNS}, embedding FROM rag_chunk WHERE patient_id = $1 AND embedding IS NOT NULL AND embedding_model = $2`,
+    [patientId, embedder.name],
+  );
+  const dense = rows
+    .map((row) => ({ row, score: cosine(vector, typeof row.embedding === 'string' ? parseArray(row.embedding) : row.embedding) }))
+    .sort((a, b) => b.score - a.score)
+    .slice(0, candidates)
+    .map((x) => x.row);
+  const fused = new Map<string, { row: ChunkRow; score: number }>();
+  for (const list of [lexical, dense]) {
+    list.forEach((row, rank) => {
+      const key = `${row.source}#${row.seq}`;
+      const entry = fused.get(key) ?? { row, score: 0 };
+      entry.score += 1 / (RRF_K + rank + 1);
+      fused.set(key, entry);
+    });
+  }
+  return [...fused.values()]
+    .sort((a, b) => b.score - a.score)
+    .slice(0, k)
+    .map((x) => chunkOf(x.row));
+}
+
+function chunkOf(row: ChunkRow): RetrievedChunk {
+  return {
+    id: `${row.source}@${row.source_version}#${row.seq}`,
+    source: row.source,
+    sourceVersion: row.source_version,
+    kind: row.kind,
+    title: row.title,
+    ...(row.section ? { section: row.section } : {}),
+    ...(row.date_text ? { date: row.date_text } : {}),
+    content: row.content,
+    ...(row.fact ? { fact: typeof row.fact === 'string' ? (JSON.parse(row.fact) as Fact) : row.fact } : {}),
+  };
+}
+
+function cosine(a: readonly number[], b: readonly number[]): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
+}
+
+/** A real[] that arrives as PostgreSQL's text form "{0.1,0.2}". */
+function parseArray(text: string): number[] {
+  return text.replace(/[{}]/g, '').split(',').filter(Boolean).map(Number);
+}
