@@ -116,8 +116,11 @@ describe.each(BACKENDS)('$rag-refresh and $rag-status (%s)', (backend) => {
     expect(res.status).toBe(202);
     const location = res.headers.get('Content-Location')!;
     expect(location).toMatch(/\/Task\/[^/]+\/\$status$/);
-    await server.runJobs();
-    const status = await server.request(location);
+    let status = await server.request(location);
+    for (let i = 0; i < 100 && status.status === 202; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      status = await server.request(location);
+    }
     expect(status.status).toBe(200);
     const outputs = Object.fromEntries((status.body.output as { type: { text: string }; valueInteger?: number; valueCode?: string }[]).map((o) => [o.type.text, o.valueInteger ?? o.valueCode]));
     expect(outputs.reason).toBe('manual');

@@ -46,7 +46,7 @@ const DIRECTORY_TYPES = new Set([
  * - admin: manages the directory (practitioners, organisations, …), reads the audit trail; no clinical data.
  */
 const NURSE_WRITES = new Set(['Patient', 'Encounter', 'Observation', 'QuestionnaireResponse', 'DocumentReference', 'Binary', 'Task', 'Flag', 'RiskAssessment', 'Communication', 'Provenance']);
-const PATIENT_WRITES = new Set(['QuestionnaireResponse', 'DocumentReference', 'Binary', 'Observation']);
+const PATIENT_WRITES = new Set(['QuestionnaireResponse', 'DocumentReference', 'Binary', 'Observation', 'Communication']);
 
 function roleAllows(role: Role, type: string, permission: Permission): boolean {
   const read = permission === 'r' || permission === 's';

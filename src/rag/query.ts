@@ -13,7 +13,7 @@ const QUESTION_WORDS = new Set(
     'what whats when where which who whom why how was were is are am be been my mine me i im ive you your yours the a an of for on in at to ' +
     'last latest recent recently most current currently newest previous earlier ever value values result results level levels reading readings ' +
     'number numbers show tell give list please can could would did do does have has had get got any much many about from since record records ' +
-    'there this that these those it its and or with all every know check see find look me up'
+    'there this that these those it its and or with all every know check see find look me up one ones before after again more else next also too just ok okay thanks thank'
   ).split(' '),
 );
 
@@ -21,13 +21,34 @@ const MAX_PHRASE = 4;
 
 /** Synonym phrases by their words joined with spaces; each maps to every member of its groups. */
 const PHRASES = new Map<string, Set<string>>();
-for (const group of SYNONYMS.groups) {
+/** The groups (concepts) each phrase belongs to, by index. */
+const PHRASE_GROUPS = new Map<string, Set<number>>();
+SYNONYMS.groups.forEach((group, index) => {
   for (const member of group) {
     const key = words(member).join(' ');
     const set = PHRASES.get(key) ?? new Set<string>();
     for (const m of group) set.add(words(m).join(' '));
     PHRASES.set(key, set);
+    PHRASE_GROUPS.set(key, (PHRASE_GROUPS.get(key) ?? new Set()).add(index));
   }
+});
+
+/** The synonym groups (medical concepts) a text names, longest phrase first ("hemoglobin a1c" is HbA1c, not haemoglobin). */
+export function concepts(text: string): Set<number> {
+  const tokens = words(text);
+  const found = new Set<number>();
+  for (let i = 0; i < tokens.length; ) {
+    let n = Math.min(MAX_PHRASE, tokens.length - i);
+    for (; n >= 1; n--) {
+      const groups = PHRASE_GROUPS.get(tokens.slice(i, i + n).join(' '));
+      if (groups && !(n === 1 && QUESTION_WORDS.has(tokens[i]))) {
+        for (const g of groups) found.add(g);
+        break;
+      }
+    }
+    i += Math.max(n, 1);
+  }
+  return found;
 }
 
 export function words(text: string): string[] {
@@ -62,13 +83,14 @@ export function topicTerms(question: string): string[][] {
   return terms;
 }
 
-/** The to_tsquery('english', …) text of a question, or undefined when it names no topic ("what's new?"). */
-export function tsQuery(question: string): string | undefined {
-  const terms = topicTerms(question);
-  if (terms.length === 0) return undefined;
+/**
+ * The to_tsquery('english', …) text of each topic term of a question (its synonyms OR-ed); empty when
+ * it names no topic ("what's new?"). A chunk is ranked first by how many terms it matches.
+ */
+export function termQueries(question: string): string[] {
   const alternative = (phrase: string): string => {
     const parts = phrase.split(' ');
     return parts.length === 1 ? parts[0] : `(${parts.join(' <-> ')})`;
   };
-  return terms.map((alternatives) => `(${alternatives.map(alternative).join(' | ')})`).join(' | ');
+  return topicTerms(question).map((alternatives) => `(${alternatives.map(alternative).join(' | ')})`);
 }

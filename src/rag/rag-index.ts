@@ -194,6 +194,9 @@ export class RagIndex {
           date: d.date ?? null,
           instant: timestampOf(d.date),
           content: d.content,
+          titleWords: searchable(d.title),
+          sectionWords: searchable(d.section ?? ''),
+          contentWords: searchable(d.content),
           fact: d.fact ?? null,
           embedding: embeddings.get(d) ?? null,
         })),
@@ -203,7 +206,7 @@ export class RagIndex {
           `INSERT INTO rag_chunk (patient_id, source, seq, source_version, kind, title, section, date_text, chunk_date, content, fact, search, embedding, embedding_model)
            SELECT $1, c->>'source', (c->>'seq')::int, c->>'version', c->>'kind', c->>'title', c->>'section', c->>'date', (c->>'instant')::timestamptz, c->>'content',
              CASE WHEN json_typeof(c->'fact') = 'null' THEN NULL ELSE (c->'fact')::jsonb END,
-             setweight(to_tsvector('english', c->>'title'), 'A') || setweight(to_tsvector('english', coalesce(c->>'section', '')), 'B') || to_tsvector('english', c->>'content'),
+             setweight(to_tsvector('english', c->>'titleWords'), 'A') || setweight(to_tsvector('english', c->>'sectionWords'), 'B') || to_tsvector('english', c->>'contentWords'),
              CASE WHEN json_typeof(c->'embedding') = 'null' THEN NULL ELSE ARRAY(SELECT json_array_elements_text(c->'embedding'))::real[] END,
              CASE WHEN json_typeof(c->'embedding') = 'null' THEN NULL ELSE $2 END
            FROM json_array_elements($3::json) AS c`,
@@ -354,6 +357,14 @@ function reasonOf(changes: Plan['changes'], loaded: Map<string, Resource>): Refr
   if (live.some((c) => c.resourceType === 'Encounter' || isNote(loaded.get(c.source)))) return 'consultation_update';
   if (live.some((c) => c.resourceType === 'Observation')) return 'new_result';
   return 'record_update';
+}
+
+/**
+ * Text as the full-text index should read it: words separated by spaces. PostgreSQL's parser takes
+ * "A1c/Hemoglobin.total" or "[Mass/volume]" for a single path or host token, hiding the words in it.
+ */
+function searchable(text: string): string {
+  return text.replace(/[^\p{L}\p{N}]+/gu, ' ');
 }
 
 /** A chunk date as a timestamp PostgreSQL accepts: partial FHIR dates ("2020", "2020-03") start their period. */

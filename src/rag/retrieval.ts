@@ -6,7 +6,7 @@
  */
 import type { EmbeddingProvider } from '../ai/llm.js';
 import type { SqlExecutor } from '../storage/sql.js';
-import { tsQuery } from './query.js';
+import { concepts, termQueries } from './query.js';
 import type { Fact } from './render.js';
 
 export interface RetrievedChunk {
@@ -39,17 +39,9 @@ const COLUMNS = 'source, seq, source_version, kind, title, section, date_text, c
 const RRF_K = 60;
 
 export async function retrieve(db: SqlExecutor, embedder: EmbeddingProvider | undefined, patientId: string, question: string, k: number): Promise<RetrievedChunk[]> {
-  const query = tsQuery(question);
+  const terms = termQueries(question);
   const candidates = k * 3;
-  const lexical = query
-    ? await db.query<ChunkRow>(
-        `SELECT ${COLUMNS} FROM rag_chunk, to_tsquery('english', $2) AS q
-         WHERE patient_id = $1 AND search @@ q
-         ORDER BY ts_rank(search, q, 1) DESC, chunk_date DESC NULLS LAST, source, seq LIMIT $3`,
-        [patientId, query, candidates],
-      )
-    : // A question without a topic ("anything new?") gets the newest of the record.
-      await db.query<ChunkRow>(`SELECT ${COLUMNS} FROM rag_chunk WHERE patient_id = $1 ORDER BY chunk_date DESC NULLS LAST, source, seq LIMIT $2`, [patientId, k]);
+  const lexical = terms.length > 0 ? await lexicalSearch(db, patientId, question, terms, candidates) : await newest(db, patientId, k);
   if (!embedder) return lexical.slice(0, k).map(chunkOf);
   const [vector] = await embedder.embed([question]);
   const rows = await db.query<ChunkRow & { embedding: number[] | string }>(
@@ -74,6 +66,39 @@ export async function retrieve(db: SqlExecutor, embedder: EmbeddingProvider | un
     .sort((a, b) => b.score - a.score)
     .slice(0, k)
     .map((x) => chunkOf(x.row));
+}
+
+/** Candidates this many times the chunks wanted are ranked in full before the cut. */
+const RERANK_POOL = 4;
+
+/**
+ * Chunks matching any of the question's terms, ranked by how many terms they match, then by how few
+ * other concepts their title names (asked for haemoglobin, "Hemoglobin A1c" is another test), then by
+ * full-text rank, then newest first.
+ */
+async function lexicalSearch(db: SqlExecutor, patientId: string, question: string, terms: string[], limit: number): Promise<ChunkRow[]> {
+  const rows = await db.query<ChunkRow & { chunk_date: string | Date | null; coverage: string | number; rank: number }>(
+    `SELECT ${COLUMNS}, chunk_date,
+       (SELECT count(*) FROM unnest($4::text[]) AS t(term) WHERE search @@ to_tsquery('english', t.term)) AS coverage,
+       ts_rank(search, q, 1) AS rank
+     FROM rag_chunk, to_tsquery('english', $2) AS q
+     WHERE patient_id = $1 AND search @@ q
+     ORDER BY coverage DESC, rank DESC, chunk_date DESC NULLS LAST, source, seq LIMIT $3`,
+    [patientId, terms.join(' | '), limit * RERANK_POOL, terms],
+  );
+  const asked = concepts(question);
+  const other = (title: string): number => [...concepts(title)].filter((c) => !asked.has(c)).length;
+  const time = (row: { chunk_date: string | Date | null }): number => (row.chunk_date ? new Date(row.chunk_date).getTime() : -Infinity);
+  return rows
+    .map((row, order) => ({ row, order, other: other(row.title) }))
+    .sort((a, b) => Number(b.row.coverage) - Number(a.row.coverage) || a.other - b.other || b.row.rank - a.row.rank || time(b.row) - time(a.row) || a.order - b.order)
+    .slice(0, limit)
+    .map((x) => x.row);
+}
+
+/** A question without a topic ("anything new?") gets the newest of the record. */
+function newest(db: SqlExecutor, patientId: string, k: number): Promise<ChunkRow[]> {
+  return db.query<ChunkRow>(`SELECT ${COLUMNS} FROM rag_chunk WHERE patient_id = $1 ORDER BY chunk_date DESC NULLS LAST, source, seq LIMIT $2`, [patientId, k]);
 }
 
 function chunkOf(row: ChunkRow): RetrievedChunk {
