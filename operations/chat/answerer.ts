@@ -4,7 +4,7 @@
  * (value, unit, date, reference range); document passages are quoted, never paraphrased. Patients get
  * plain sentences and short explanations of the terms used; doctors get terse, evidence-style lines.
  */
-import { readFileSync } from 'node:fs';
+import glossary from './glossary.json' with { type: 'json' };
 import type { RetrievedChunk } from '../../src/rag/retrieval.js';
 import { words } from '../../src/rag/query.js';
 import { type Fact, formatDate } from '../../src/rag/render.js';
@@ -19,9 +19,7 @@ export interface AnswerSentence {
   citations: number[];
 }
 
-const GLOSSARY = (JSON.parse(readFileSync(new URL('./glossary.json', import.meta.url), 'utf8')) as { terms: { match: string; term: string; explanation: string }[] }).terms.map(
-  (t) => ({ ...t, re: new RegExp(t.match, 'i') }),
-);
+const GLOSSARY = glossary.terms.map((t) => ({ ...t, re: new RegExp(t.match, 'i') }));
 
 const PREVIOUS = /\b(before (that|this|it)|the one before|previous (one|result|reading)|earlier one)\b/i;
 const HISTORY = /\b(history|trend|over time|all (my|the|of)|previous|past|each time|every time|changed|over the (years|months))\b/i;

@@ -5,7 +5,7 @@
  * generation, every sentence of an answer to a patient is checked: a claim without a citation, a
  * diagnosis or dosing advice is removed, whichever answerer wrote it.
  */
-import { readFileSync } from 'node:fs';
+import lexicon from './safety-lexicon.json' with { type: 'json' };
 import { PhraseMatcher } from '../../src/text/phrase-matcher.js';
 
 interface Lexicon {
@@ -13,11 +13,11 @@ interface Lexicon {
   diagnosticRequests: string[];
   recordQuestionMarkers: string;
   treatmentRequests: string[];
-  responses: Record<SafetyOutcome | 'care_team_notified', string>;
+  responses: Record<Exclude<SafetyOutcome, 'ok'> | 'care_team_notified', string>;
   outgoing: { diagnosis: string[]; dosing: string[] };
 }
 
-const LEXICON = JSON.parse(readFileSync(new URL('./safety-lexicon.json', import.meta.url), 'utf8')) as Lexicon;
+const LEXICON: Lexicon = lexicon;
 const CRITICAL = new PhraseMatcher(LEXICON.criticalSymptoms);
 const DIAGNOSTIC = LEXICON.diagnosticRequests.map((p) => new RegExp(p));
 const RECORD_QUESTION = new RegExp(LEXICON.recordQuestionMarkers);

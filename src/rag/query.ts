@@ -3,9 +3,9 @@
  * to its medical synonyms and abbreviations (src/rag/synonyms.json), OR-ed so that a chunk sharing
  * more of them ranks higher. PostgreSQL's English configuration then stems and drops stop words.
  */
-import { readFileSync } from 'node:fs';
+import synonyms from './synonyms.json' with { type: 'json' };
 
-const SYNONYMS = JSON.parse(readFileSync(new URL('./synonyms.json', import.meta.url), 'utf8')) as { groups: string[][] };
+const SYNONYMS: { groups: string[][] } = synonyms;
 
 /** Question words that say what is asked, not about what (intent is read from them separately). */
 const QUESTION_WORDS = new Set(
