@@ -1,4 +1,5 @@
 import type { Communication, DocumentReference, Parameters, ParametersParameter } from '@medplum/fhirtypes';
+import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { buildDemoBundle, DEMO_PATIENT_IDS, PHYSICIAN_ID } from '../src/demo/demo-bundle.js';
 import { type BedrockStub, startBedrockStub, type StubReply } from './bedrock-stub.js';
 import { BACKENDS, clientCredentialsToken, create, type TestServer, useServer } from './harness.js';
@@ -42,6 +43,10 @@ async function chat(server: TestServer, path: string, params: Part[]): Promise<A
       chunk: part(c.part, 'chunk')!.valueString!,
     })),
   };
+}
+
+function changes(res: { body: Parameters }): { source: string; version?: string }[] {
+  return parts(res.body.parameter, 'change').map((c) => ({ source: part(c.part, 'source')!.valueReference!.reference!, ...(part(c.part, 'version') ? { version: part(c.part, 'version')!.valueString } : {}) }));
 }
 
 const ask = (server: TestServer, patientId: string, message: string, extra: Part[] = []): Promise<Answer> =>
@@ -245,6 +250,50 @@ describe.each(BACKENDS)('patient and doctor $chat (%s)', (backend) => {
     const res = await ask(server, AIKO, 'What did the clinic say about physiotherapy for my knee?');
     expect(res.answer).toMatch(/Your Orthopaedic clinic letter \(Assessment and Plan\), 20 Jan 2026 says: ".*Physiotherapy twice weekly for six weeks/);
     expect(res.citations[0].source).toBe(`DocumentReference/${doc.id}/_history/1`);
+  });
+
+  test('a PDF letter is read by the document pipeline, indexed once its text is extracted, and quoted', async () => {
+    const pdf = await PDFDocument.create();
+    const page = pdf.addPage([595, 842]);
+    const font = await pdf.embedFont(StandardFonts.Helvetica);
+    ['Cardiology clinic letter', '', 'IMPRESSION:', 'Mild mitral regurgitation on the echocardiogram, no change since last year.', '', 'PLAN:', 'Repeat echocardiogram in twelve months.'].forEach((line, i) =>
+      page.drawText(line, { x: 50, y: 780 - i * 18, size: 11, font }),
+    );
+    const doc = await create<DocumentReference>(server, {
+      resourceType: 'DocumentReference',
+      status: 'current',
+      description: 'Cardiology clinic letter',
+      subject: { reference: `Patient/${THOMAS}` },
+      date: '2026-02-03T09:00:00Z',
+      content: [{ attachment: { contentType: 'application/pdf', data: Buffer.from(await pdf.save()).toString('base64') } }],
+    });
+    const before = await server.request(`Patient/${THOMAS}/$rag-refresh`, { method: 'POST', json: { resourceType: 'Parameters' } });
+    expect(changes(before)).toContainEqual({ source: `DocumentReference/${doc.id}`, version: '1' });
+    // The pipeline extracts the text: wait for its Task as a client would.
+    const task = (await server.request(`Task?focus=DocumentReference/${doc.id}`)).body.entry[0].resource;
+    for (let i = 0; i < 200 && (await server.request(`Task/${task.id}/$status`)).status === 202; i++) await new Promise((r) => setTimeout(r, 50));
+    const after = await server.request(`Patient/${THOMAS}/$rag-refresh`, { method: 'POST', json: { resourceType: 'Parameters', parameter: [{ name: 'reason', valueCode: 'new_report' }] } });
+    expect(changes(after)).toEqual([{ source: `DocumentReference/${doc.id}`, version: '1+text1' }]);
+    const res = await ask(server, THOMAS, 'What was the plan for my echocardiogram?');
+    expect(res.answer).toMatch(/^Your Cardiology clinic letter \(Plan\), 3 Feb 2026 says: "Repeat echocardiogram in twelve months\." \[1\]/);
+    expect(res.citations[0].source).toBe(`DocumentReference/${doc.id}/_history/1`);
+  });
+
+  test('a DiagnosticReport is indexed by its conclusion and its presented form', async () => {
+    const report = await create(server, {
+      resourceType: 'DiagnosticReport',
+      status: 'final',
+      code: { text: 'Chest X-ray' },
+      subject: { reference: `Patient/${AIKO}` },
+      effectiveDateTime: '2026-03-01T11:00:00Z',
+      conclusion: 'No focal consolidation; heart size normal.',
+      presentedForm: [{ contentType: 'text/plain', data: Buffer.from('FINDINGS:\nLungs are clear. No pleural effusion.').toString('base64') }],
+    });
+    const conclusion = await ask(server, AIKO, 'What did my chest x-ray show?');
+    expect(conclusion.answer).toMatch(/^Your Chest X-ray report is dated 1 Mar 2026; its conclusion reads: "No focal consolidation; heart size normal\."\. \[1\]/);
+    const findings = await ask(server, AIKO, 'Was there any pleural effusion on the x-ray?');
+    expect(findings.answer).toMatch(/\(Findings\), 1 Mar 2026 says: "Lungs are clear\. No pleural effusion\."/);
+    expect(new Set(findings.citations.map((c) => c.source))).toEqual(new Set([`DiagnosticReport/${report.id}/_history/1`]));
   });
 
   test('Server-Sent Events: meta, one delta per sentence with its citation markers, then done', async () => {

@@ -101,6 +101,33 @@ describe.each(BACKENDS)('$rag-refresh and $rag-status (%s)', (backend) => {
     expect(part(status.body.parameter, 'chunks')?.valueInteger).toBe(part(result.parameter, 'chunks')?.valueInteger);
   });
 
+  test('concurrent refreshes of one patient apply each change exactly once, as successive versions', async () => {
+    const patient = await create(server, { resourceType: 'Patient', name: [{ family: 'Concurrent' }], birthDate: '1970-05-05', gender: 'male' });
+    const bundle = {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: Array.from({ length: 30 }, (_, n) => ({
+        request: { method: 'POST', url: 'Observation' },
+        resource: {
+          resourceType: 'Observation',
+          status: 'final',
+          code: { coding: [{ system: 'http://loinc.org', code: '29463-7', display: 'Body weight' }] },
+          subject: { reference: `Patient/${patient.id}` },
+          effectiveDateTime: new Date(Date.UTC(2025, 0, 1 + n)).toISOString(),
+          valueQuantity: { value: 70 + n / 10, unit: 'kg', system: 'http://unitsofmeasure.org', code: 'kg' },
+        },
+      })),
+    };
+    expect((await server.request('', { method: 'POST', json: bundle })).status).toBe(200);
+    const results = await Promise.all([1, 2, 3].map(() => refresh(server, patient.id)));
+    const versions = results.map((r) => part(r.parameter, 'version')!.valueInteger!).sort();
+    expect(versions).toEqual([1, 2, 3]);
+    expect(results.reduce((n, r) => n + part(r.parameter, 'added')!.valueInteger!, 0)).toBe(30);
+    const status = await server.request(`Patient/${patient.id}/$rag-status`);
+    expect(part(status.body.parameter, 'chunks')?.valueInteger).toBe(30);
+    expect(part(status.body.parameter, 'sources')?.valueInteger).toBeGreaterThanOrEqual(30);
+  });
+
   test('bad input: unknown reason 400, unknown patient 404, GET 405', async () => {
     const bad = await server.request(`Patient/${ROSA}/$rag-refresh`, { method: 'POST', json: { resourceType: 'Parameters', parameter: [{ name: 'reason', valueCode: 'because' }] } });
     expect(bad.status).toBe(400);

@@ -71,6 +71,9 @@ export function extractiveAnswer(question: string, chunks: readonly RetrievedChu
   // The newest of the best-matching test or item answers "what was my last …" and most other questions.
   const best = primary.fact?.type === 'result' ? ((PREVIOUS.test(question) && sameTest[1]) || sameTest[0]) : { chunk: primary, index: 0 };
   const answer: AnswerSentence[] = [{ kind: 'claim', text: statement(best.chunk, audience, question), citations: [best.index] }];
+  // A passage of a report comes after the report's own conclusion, when that was retrieved too.
+  const summary = best.chunk.fact ? -1 : chunks.findIndex((c) => c.source === best.chunk.source && c.fact?.type === 'report');
+  if (summary >= 0) answer.unshift({ kind: 'claim', text: statement(chunks[summary], audience, question), citations: [summary] });
   // A doctor gets the next distinct findings too: evidence, not one line.
   if (audience === 'doctor') {
     const titles = new Set([best.chunk.title]);
