@@ -1,5 +1,5 @@
 import { createLogger } from '../src/logger.js';
-import { JobQueue, PermanentJobError } from '../src/jobs/job-queue.js';
+import { BACKGROUND, JobQueue, PermanentJobError } from '../src/jobs/job-queue.js';
 import { migrate } from '../src/storage/migrations.js';
 import { openSql, type SqlClient } from '../src/storage/sql.js';
 
@@ -52,6 +52,17 @@ describe('job queue', () => {
     await queue.runOne();
     expect((await row(id)).status).toBe('done');
     expect(calls).toBe(3);
+  });
+
+  test('due jobs a user waits for run before background upkeep, whatever their order', async () => {
+    const queue = new JobQueue(sql, createLogger('silent'));
+    const ran: string[] = [];
+    queue.handle('ordered', { run: async (job) => void ran.push((job.payload as { name: string }).name) });
+    await queue.enqueue(sql, 'ordered', { name: 'upkeep 1' }, { priority: BACKGROUND });
+    await queue.enqueue(sql, 'ordered', { name: 'upkeep 2' }, { priority: BACKGROUND });
+    await queue.enqueue(sql, 'ordered', { name: 'requested' });
+    await queue.drain();
+    expect(ran).toEqual(['requested', 'upkeep 1', 'upkeep 2']);
   });
 
   test('a permanent failure fails the job at once and tells its handler, other jobs still run', async () => {

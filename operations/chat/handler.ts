@@ -84,7 +84,7 @@ async function openTurn(ctx: OperationContext): Promise<Turn> {
   }
   const conversationId = paramValue(ctx.params, 'conversationId');
   if (conversationId !== undefined && typeof conversationId !== 'string') throw badRequest('conversationId must be a string', 'conversationId');
-  requireRecordAccess(ctx.router, access, { alsoRead: [...SOURCE_TYPES, 'Encounter', 'Communication'], creates: ['Communication'] });
+  requireRecordAccess(ctx.router, access, { alsoRead: [...SOURCE_TYPES, 'Communication'], creates: ['Communication'] });
   const db = ctx.router.db(ctx.scope);
   let patientId: string;
   let asker: string;

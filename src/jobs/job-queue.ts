@@ -1,6 +1,9 @@
 import type { Logger } from '../logger.js';
 import type { SqlClient, SqlExecutor } from '../storage/sql.js';
 
+/** The priority of upkeep the server schedules for itself: it runs when no job a user waits for is due. */
+export const BACKGROUND = 10;
+
 export interface Job<P = unknown> {
   id: string;
   kind: string;
@@ -64,11 +67,14 @@ export class JobQueue {
     this.handlers.set(kind, handler);
   }
 
-  /** Adds a job in the caller's transaction, due now or after `delayMs` (to gather a burst of triggers into one run). */
-  async enqueue(db: SqlExecutor, kind: string, payload: unknown, options: { maxAttempts?: number; delayMs?: number } = {}): Promise<string> {
+  /**
+   * Adds a job in the caller's transaction, due now or after `delayMs` (to gather a burst of triggers
+   * into one run). Due jobs run by priority (0, the default, first; BACKGROUND after), then in order.
+   */
+  async enqueue(db: SqlExecutor, kind: string, payload: unknown, options: { maxAttempts?: number; delayMs?: number; priority?: number } = {}): Promise<string> {
     const rows = await db.query<{ id: string | number }>(
-      `INSERT INTO job (kind, payload, max_attempts, run_after) VALUES ($1, $2, $3, now() + ($4::int * interval '1 millisecond')) RETURNING id`,
-      [kind, JSON.stringify(payload), options.maxAttempts ?? 5, options.delayMs ?? 0],
+      `INSERT INTO job (kind, payload, max_attempts, run_after, priority) VALUES ($1, $2, $3, now() + ($4::int * interval '1 millisecond'), $5) RETURNING id`,
+      [kind, JSON.stringify(payload), options.maxAttempts ?? 5, options.delayMs ?? 0, options.priority ?? 0],
     );
     // Committed a moment later by the caller; a worker in this process looks as soon as it can.
     setImmediate(() => this.wake?.());
@@ -140,7 +146,7 @@ export class JobQueue {
          SELECT id FROM job
          WHERE kind = ANY($1::text[]) AND run_after <= now()
            AND (status = 'queued' OR (status = 'running' AND lease_until < now()))
-         ORDER BY run_after, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+         ORDER BY priority, run_after, id LIMIT 1 FOR UPDATE SKIP LOCKED)
        RETURNING id, kind, payload, attempts, max_attempts`,
       [kinds, this.leaseMs],
     );

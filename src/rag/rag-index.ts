@@ -9,7 +9,7 @@
 import type { DocumentReference, Resource } from '@medplum/fhirtypes';
 import type { EmbeddingProvider } from '../ai/llm.js';
 import type { DocumentPipeline } from '../documents/pipeline.js';
-import type { JobQueue } from '../jobs/job-queue.js';
+import { BACKGROUND, type JobQueue } from '../jobs/job-queue.js';
 import type { Logger } from '../logger.js';
 import type { Repository, StoredResource, Writer } from '../storage/repository.js';
 import type { SqlExecutor } from '../storage/sql.js';
@@ -116,10 +116,11 @@ export class RagIndex {
    * refresh already running may have read the record before this change, so it does not count.
    */
   async schedule(db: SqlExecutor, patientId: string): Promise<void> {
-    const queued = await db.query(`SELECT 1 FROM job WHERE kind = $1 AND status = 'queued' AND payload->>'patientId' = $2 LIMIT 1`, [REFRESH_JOB, patientId]);
+    // The kind is literal so the planner can use the partial index job_rag_patient_idx.
+    const queued = await db.query(`SELECT 1 FROM job WHERE kind = '${REFRESH_JOB}' AND status = 'queued' AND payload->>'patientId' = $1 LIMIT 1`, [patientId]);
     if (queued.length > 0) return;
     const payload: RefreshPayload = { patientId, requestedAt: new Date().toISOString() };
-    await this.jobs.enqueue(db, REFRESH_JOB, payload, { delayMs: this.options.delayMs });
+    await this.jobs.enqueue(db, REFRESH_JOB, payload, { delayMs: this.options.delayMs, priority: BACKGROUND });
   }
 
   private async runScheduled(payload: RefreshPayload): Promise<void> {
@@ -163,6 +164,12 @@ export class RagIndex {
   async refresh(patientId: string, request: { trigger: RefreshTrigger; reason?: RefreshReason; requestedAt?: string }): Promise<RefreshRecord> {
     const requestedAt = request.requestedAt ?? new Date().toISOString();
     const plan = await this.plan(patientId);
+    if (plan.changes.length === 0 && request.trigger !== 'request') {
+      // Nothing to do and nothing to record (every chat turn asks).
+      const count = await this.repo.sql.query<{ n: string | number }>('SELECT count(*) AS n FROM rag_chunk WHERE patient_id = $1', [patientId]);
+      const now = new Date().toISOString();
+      return { patientId, reason: request.reason ?? 'manual', trigger: request.trigger, requestedAt, finishedAt: now, added: 0, updated: 0, removed: 0, chunks: Number(count[0].n), changes: [] };
+    }
     const changed = plan.changes.filter((c) => c.change !== 'removed');
     const loaded = new Map((await this.repo.readMany(changed)).map((s) => [`${s.resourceType}/${s.id}`, s.resource!]));
     const texts = await this.documentTexts(changed.filter((c) => c.resourceType === 'DocumentReference').map((c) => c.id));

@@ -221,6 +221,12 @@ const MIGRATIONS: readonly string[] = [
   );
 
   CREATE INDEX job_rag_patient_idx ON job ((payload->>'patientId')) WHERE kind = 'rag-refresh' AND status = 'queued';
+
+  -- Work a user waits for (a document, a group assessment) goes before upkeep the server schedules
+  -- itself (index refreshes after writes): lower runs first.
+  ALTER TABLE job ADD COLUMN priority smallint NOT NULL DEFAULT 0;
+  DROP INDEX job_due_idx;
+  CREATE INDEX job_due_idx ON job (priority, run_after, id) WHERE status IN ('queued', 'running');
   `,
 ];
 
