@@ -7,19 +7,14 @@
 import type { EmbeddingProvider } from '../ai/llm.js';
 import type { SqlExecutor } from '../storage/sql.js';
 import { concepts, termQueries } from './query.js';
-import type { Fact } from './render.js';
+import type { ChunkDraft, Fact } from './render.js';
 
-export interface RetrievedChunk {
+/** A chunk as retrieved: what was rendered from its source, and which version of which source that was. */
+export interface RetrievedChunk extends ChunkDraft {
   /** "<source>@<version>#<n>": stable for as long as that version of the source is indexed. */
   id: string;
   source: string;
   sourceVersion: string;
-  kind: string;
-  title: string;
-  section?: string;
-  date?: string;
-  content: string;
-  fact?: Fact;
 }
 
 interface ChunkRow {
