@@ -127,6 +127,10 @@ describe.each(BACKENDS)('patient and doctor $chat (%s)', (backend) => {
       const res = await ask(server, AIKO, probe);
       expect(res.status).toBe(200);
       for (const c of res.citations) expect(own.has(c.source.replace(/\/_history\/.*$/, ''))).toBe(true);
+      // Nor among the chunks the answer was composed from.
+      const response = await server.request(part(res.body.parameter, 'response')!.valueReference!.reference!);
+      const chunks = (response.body as Communication).extension!.filter((e) => e.url.endsWith('/rag-chunk')).map((e) => e.valueString!.split('@')[0]);
+      for (const source of chunks) expect({ probe, source, own: own.has(source) }).toEqual({ probe, source, own: true });
       expect(res.answer).not.toMatch(/metformin|Delgado|Brennan|312|184|hypertensive/i);
     }
   });
