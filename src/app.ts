@@ -35,7 +35,7 @@ import { CdsServices } from './cds/cds-hooks.js';
 import { ModelRegistry } from './ml/model-registry.js';
 import { RagIndex } from './rag/rag-index.js';
 import { createEmbeddingProvider, createLlmProvider } from './ai/llm-provider.js';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { SqlClient } from './storage/sql.js';
 
 export interface App {
@@ -91,7 +91,11 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
     repo,
     jobs,
     documents,
-    { autoRefresh: config.rag.autoRefresh, delayMs: config.rag.refreshDelayMs, embedder: createEmbeddingProvider(config.bedrock) },
+    {
+      autoRefresh: config.rag.autoRefresh,
+      delayMs: config.rag.refreshDelayMs,
+      embedder: createEmbeddingProvider(config.bedrock, config.localEmbeddingModel && resolve(projectRoot(), 'models', config.localEmbeddingModel)),
+    },
     logger,
   );
   const platform: Platform = { jobs, documents, models, rag, llm: createLlmProvider(config.bedrock) };

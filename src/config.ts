@@ -49,6 +49,8 @@ export interface Config {
   textract?: { region: string; endpoint?: string };
   /** Amazon Bedrock answers questions and embeds text when a region and at least one model are configured. */
   bedrock?: BedrockConfig;
+  /** A local ONNX embedding model's folder (model.onnx + vocab.txt) under models/, or an absolute path. */
+  localEmbeddingModel?: string;
   /** The patient knowledge index: refreshed automatically after writes to a patient's data, this long after the first. */
   rag: { autoRefresh: boolean; refreshDelayMs: number };
   /** Extracted lab values with a confidence below this get a clinician review Task. */
@@ -163,6 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     inProcessJobs: bool(env, 'IN_PROCESS_JOBS', true),
     textract: textractRegion ? { region: textractRegion, endpoint: env.TEXTRACT_ENDPOINT || undefined } : undefined,
     bedrock: bedrock(env),
+    localEmbeddingModel: localEmbeddingModel(env),
     rag: { autoRefresh: bool(env, 'RAG_AUTO_REFRESH', true), refreshDelayMs: int(env, 'RAG_REFRESH_DELAY_MS', 5000, 0, 300_000) },
     reviewThreshold: fraction(env, 'EXTRACTION_REVIEW_THRESHOLD', 0.8),
     cdsClients: cdsClients(env.CDS_CLIENTS),
@@ -194,6 +197,15 @@ function bedrock(env: NodeJS.ProcessEnv): BedrockConfig | undefined {
     throw new ConfigError(`BEDROCK_EMBEDDING_DIMENSIONS must be one of 256, 512, 1024, got "${dimensions}"`);
   }
   return { region, endpoint, chatModel, embeddingModel, embeddingDimensions: dimensions ? Number(dimensions) : undefined };
+}
+
+/** LOCAL_EMBEDDING_MODEL: a folder under models/ (or an absolute path) holding model.onnx and vocab.txt. */
+function localEmbeddingModel(env: NodeJS.ProcessEnv): string | undefined {
+  const folder = env.LOCAL_EMBEDDING_MODEL || undefined;
+  if (folder && env.BEDROCK_EMBEDDING_MODEL) {
+    throw new ConfigError('Set BEDROCK_EMBEDDING_MODEL or LOCAL_EMBEDDING_MODEL, not both: an index holds vectors of one model');
+  }
+  return folder;
 }
 
 /** CDS_CLIENTS='[{"iss":"https://ehr.example","jwksUrl":"https://ehr.example/.well-known/jwks.json"}]' */

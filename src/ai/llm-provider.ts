@@ -1,6 +1,7 @@
 import { BedrockEmbeddings } from './bedrock-embeddings.js';
 import { BedrockLlm } from './bedrock-llm.js';
 import type { EmbeddingProvider, LlmProvider } from './llm.js';
+import { OnnxEmbeddings } from './onnx-embeddings.js';
 
 /** Amazon Bedrock settings from the environment; credentials come from the SDK's default provider chain. */
 export interface BedrockConfig {
@@ -23,10 +24,13 @@ export function createLlmProvider(config: BedrockConfig | undefined): LlmProvide
   return new BedrockLlm({ region: config.region, endpoint: config.endpoint, modelId: config.chatModel });
 }
 
-/** Bedrock embeddings when an embedding model is configured; undefined means full-text search alone. */
-export function createEmbeddingProvider(config: BedrockConfig | undefined): EmbeddingProvider | undefined {
+/**
+ * Bedrock embeddings when an embedding model is configured there, else the local ONNX model in
+ * `localModelDir` when there is one; undefined means full-text search alone.
+ */
+export function createEmbeddingProvider(config: BedrockConfig | undefined, localModelDir?: string): EmbeddingProvider | undefined {
   if (!config?.embeddingModel) {
-    return undefined;
+    return localModelDir ? new OnnxEmbeddings(localModelDir) : undefined;
   }
   return new BedrockEmbeddings({
     region: config.region,
