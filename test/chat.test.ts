@@ -83,6 +83,7 @@ describe.each(BACKENDS)('patient and doctor $chat (%s)', (backend) => {
     expect(res.answer).toMatch(/^Your Hemoglobin A1c\/Hemoglobin\.total in Blood on 2 Dec 2025 was 7\.6%, above the normal range of 4–5\.6%\. \[1\]/);
     // Plain language: the term is explained.
     expect(res.answer).toMatch(/HbA1c is a blood test that shows your average blood sugar/);
+    expect(res.answer).not.toMatch(/Haemoglobin is the protein/); // "A1c/Hemoglobin.total" is not haemoglobin
     expect(res.citations).toHaveLength(1);
     expect(res.citations[0].source).toMatch(/^Observation\/[^/]+\/_history\/1$/);
     const cited = await server.request(res.citations[0].source);
