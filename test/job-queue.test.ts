@@ -65,6 +65,22 @@ describe('job queue', () => {
     expect(ran).toEqual(['requested', 'upkeep 1', 'upkeep 2']);
   });
 
+  test('finished jobs of a kind that asks for it are purged once kept long enough; failed ones and other kinds stay', async () => {
+    const queue = new JobQueue(sql, createLogger('silent'));
+    queue.handle('short-lived', { run: async () => undefined, keepDoneMs: 60_000 });
+    queue.handle('a-record', { run: async () => undefined });
+    const old = await queue.enqueue(sql, 'short-lived', {});
+    const recent = await queue.enqueue(sql, 'short-lived', {});
+    const record = await queue.enqueue(sql, 'a-record', {});
+    const failed = await queue.enqueue(sql, 'short-lived', {});
+    await queue.drain();
+    await sql.query("UPDATE job SET status = 'failed', finished_at = now() - interval '1 day' WHERE id = $1", [failed]);
+    await sql.query("UPDATE job SET finished_at = now() - interval '2 minutes' WHERE id = ANY($1::bigint[])", [[old, record]]);
+    expect(await queue.purge()).toBe(1);
+    const left = (await sql.query<{ id: string | number }>('SELECT id FROM job WHERE id = ANY($1::bigint[])', [[old, recent, record, failed]])).map((r) => String(r.id));
+    expect(left.sort()).toEqual([recent, record, failed].sort());
+  });
+
   test('a permanent failure fails the job at once and tells its handler, other jobs still run', async () => {
     const queue = new JobQueue(sql, createLogger('silent'));
     const failed: string[] = [];

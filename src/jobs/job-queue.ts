@@ -19,6 +19,8 @@ export interface JobHandler {
   run(job: Job): Promise<void>;
   /** Told when the job has failed for good, with the reason (e.g. to mark the Task it tracks). */
   failed?(job: Job, reason: string): Promise<void>;
+  /** Delete this kind's finished jobs after this long (default: keep them). */
+  keepDoneMs?: number;
 }
 
 interface JobRow {
@@ -38,6 +40,9 @@ export interface JobQueueOptions {
   backoffMs?: number;
 }
 
+/** Finished jobs are purged at most this often. */
+const PURGE_EVERY_MS = 60 * 60_000;
+
 /**
  * Durable background jobs in the database, so they survive restarts and any number of API or
  * worker processes share them. A job is enqueued inside the transaction of the write that causes it
@@ -52,6 +57,7 @@ export class JobQueue {
   private readonly leaseMs: number;
   private readonly pollMs: number;
   private readonly backoffMs: number;
+  private lastPurge = 0;
 
   constructor(
     private readonly sql: SqlClient,
@@ -61,6 +67,25 @@ export class JobQueue {
     this.leaseMs = options.leaseMs ?? 2 * 60_000;
     this.pollMs = options.pollMs ?? 1000;
     this.backoffMs = options.backoffMs ?? 2000;
+  }
+
+  /**
+   * Deletes the finished jobs of kinds whose handler sets `keepDoneMs`, once that long has passed (the
+   * worker does it hourly); returns how many. Other kinds are kept: a job row can be a record (a
+   * document's extraction says its content was read), and failed jobs keep their error.
+   */
+  async purge(): Promise<number> {
+    this.lastPurge = Date.now();
+    let purged = 0;
+    for (const [kind, handler] of this.handlers) {
+      if (handler.keepDoneMs === undefined) continue;
+      const rows = await this.sql.query(
+        `DELETE FROM job WHERE kind = $1 AND status = 'done' AND finished_at < now() - ($2::bigint * interval '1 millisecond') RETURNING id`,
+        [kind, handler.keepDoneMs],
+      );
+      purged += rows.length;
+    }
+    return purged;
   }
 
   handle(kind: string, handler: JobHandler): void {
@@ -124,6 +149,9 @@ export class JobQueue {
         worked = await this.runOne();
       } catch (err) {
         this.logger.error({ err: errorText(err) }, 'job queue: claiming a job failed');
+      }
+      if (!worked && this.running && Date.now() - this.lastPurge > PURGE_EVERY_MS) {
+        await this.purge().catch((err: unknown) => this.logger.error({ err: errorText(err) }, 'job queue: purging finished jobs failed'));
       }
       if (!worked && this.running) {
         await new Promise<void>((resolve) => {

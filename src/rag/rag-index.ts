@@ -90,7 +90,8 @@ export class RagIndex {
         if (patientId) await this.schedule(repo.sql, patientId);
       });
     }
-    jobs.handle(REFRESH_JOB, { run: (job) => this.runScheduled(job.payload as RefreshPayload) });
+    // The history is rag_refresh; the job rows are only the queue, so they go after a day.
+    jobs.handle(REFRESH_JOB, { run: (job) => this.runScheduled(job.payload as RefreshPayload), keepDoneMs: 24 * 3600_000 });
   }
 
   get embeddingModel(): string | undefined {
