@@ -122,16 +122,14 @@ async function* converse(ctx: OperationContext, turn: Turn): AsyncGenerator<Serv
   yield { event: 'meta', data: { conversationId: turn.thread.id, audience: turn.audience, safety: screening.outcome } };
   const citer = new Citer();
   let answer: Answer;
-  let sentences: AnswerSentence[];
   if (screening.outcome !== 'ok') {
-    answer = { sentences: [], chunks: [], safety: screening.outcome, generator: 'safety', removed: 0 };
-    sentences = [{ kind: 'explanation', text: fixedResponse(screening.outcome, screening.outcome === 'critical_symptom'), citations: [] }];
-    yield { event: 'delta', data: { text: sentences[0].text } };
+    const fixed = fixedResponse(screening.outcome, screening.outcome === 'critical_symptom');
+    answer = { sentences: [{ kind: 'explanation', text: fixed, citations: [] }], chunks: [], safety: screening.outcome, generator: 'safety', removed: 0 };
+    yield { event: 'delta', data: { text: fixed } };
   } else {
     answer = yield* answerFromRecord(ctx, turn, citer);
-    sentences = answer.sentences;
   }
-  const text = sentences.map((s) => s.text + citer.markers(s, answer.chunks)).join(' ');
+  const text = answer.sentences.map((s) => s.text + citer.markers(s, answer.chunks)).join(' ');
   const citations = citer.citations;
   const requiresDoctorConsultation = answer.safety === 'critical_symptom' || answer.safety === 'diagnostic_request' || answer.safety === 'treatment_request';
   const saved = await saveTurn(ctx.router, ctx.scope, ctx.request, {
