@@ -327,6 +327,12 @@ describe.each(BACKENDS)('patient and doctor $chat (%s)', (backend) => {
     expect(long.status).toBe(400);
     const context = await ask(server, ROSA, 'hi', [{ name: 'additionalContext', valueString: 'x' }]);
     expect(context.status).toBe(400);
+    const badThread = await ask(server, ROSA, 'hi', [{ name: 'conversationId', valueString: 'not a valid id!' }]);
+    expect(badThread.status).toBe(400);
+    expect(badThread.text).toMatch(/conversationId must be 1-64 characters/);
+    expect((await server.request(`Patient/${ROSA}/$chat?message=hi`)).status).toBe(405);
+    const unknown = await chat(server, `Practitioner/${PHYSICIAN_ID}/$chat`, [{ name: 'message', valueString: 'hi' }, { name: 'patient', valueReference: { reference: 'Patient/nobody' } }]);
+    expect(unknown.status).toBe(404);
     const registered = await server.request(`${server.origin}/admin/clients`, {
       method: 'POST',
       json: { client_id: 'read-only-portal', client_name: 'Read-only portal', grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', scope: 'system/*.rs' },
@@ -413,6 +419,23 @@ describe.each(BACKENDS)('$chat with Amazon Bedrock (%s)', (backend) => {
     expect(events.map((e) => e.event)).toEqual(['meta', 'delta', 'done']);
     expect(events[1].data.text).toMatch(/^Latest systolic pressure 184 mmHg on 3 Nov 2025\. \[1\]$/);
     expect(part(events[2].data.parameter, 'removedSentences')?.valueInteger).toBe(1);
+  });
+
+  test('a Bedrock failure while streaming ends the stream with an error event, nothing saved', async () => {
+    reply = { error: 'ModelStreamErrorException', partial: 'Your last weight' };
+    const before = await server.request(`Communication?patient=${AIKO}&_summary=count`);
+    const res = await fetch(`${server.base}/Patient/${AIKO}/$chat`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${server.token}`, Accept: 'text/event-stream', 'Content-Type': 'application/fhir+json' },
+      body: JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'message', valueString: 'What was my last body weight?' }] }),
+    });
+    const events = (await res.text())
+      .split('\n\n')
+      .filter(Boolean)
+      .map((block) => ({ event: /^event: (.*)$/m.exec(block)![1], data: JSON.parse(/^data: (.*)$/m.exec(block)![1]) }));
+    expect(events.map((e) => e.event)).toEqual(['meta', 'error']);
+    expect(events[1].data.issue[0].diagnostics).toMatch(/Bedrock InvokeModelWithResponseStream failed: ModelStreamErrorException/);
+    expect((await server.request(`Communication?patient=${AIKO}&_summary=count`)).body.total).toBe(before.body.total);
   });
 
   test('a Bedrock failure is a precise error, nothing saved', async () => {
