@@ -1,4 +1,4 @@
-import type { Observation, Parameters, ParametersParameter } from '@medplum/fhirtypes';
+import type { Bundle, Observation, Parameters, ParametersParameter } from '@medplum/fhirtypes';
 import { buildDemoBundle, DEMO_PATIENT_IDS } from '../src/demo/demo-bundle.js';
 import { BACKENDS, create, type TestServer, useServer } from './harness.js';
 
@@ -24,6 +24,25 @@ async function refresh(server: TestServer, patientId: string, reason?: string): 
 
 function changes(result: Parameters): { source: string; change: string }[] {
   return parts(result.parameter, 'change').map((c) => ({ source: part(c.part, 'source')!.valueReference!.reference!, change: part(c.part, 'change')!.valueCode! }));
+}
+
+/** A transaction of `count` daily results of one LOINC test for a patient. */
+function resultsBundle(patientId: string, count: number, loinc: string, display: string, unit: string): Bundle {
+  return {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: Array.from({ length: count }, (_, n) => ({
+      request: { method: 'POST', url: 'Observation' },
+      resource: {
+        resourceType: 'Observation',
+        status: 'final',
+        code: { coding: [{ system: 'http://loinc.org', code: loinc, display }] },
+        subject: { reference: `Patient/${patientId}` },
+        effectiveDateTime: new Date(Date.UTC(2025, 0, 1 + n, 8)).toISOString(),
+        valueQuantity: { value: 60 + n / 10, unit, system: 'http://unitsofmeasure.org', code: unit },
+      },
+    })),
+  };
 }
 
 describe.each(BACKENDS)('$rag-refresh and $rag-status (%s)', (backend) => {
@@ -103,22 +122,7 @@ describe.each(BACKENDS)('$rag-refresh and $rag-status (%s)', (backend) => {
 
   test('concurrent refreshes of one patient apply each change exactly once, as successive versions', async () => {
     const patient = await create(server, { resourceType: 'Patient', name: [{ family: 'Concurrent' }], birthDate: '1970-05-05', gender: 'male' });
-    const bundle = {
-      resourceType: 'Bundle',
-      type: 'transaction',
-      entry: Array.from({ length: 30 }, (_, n) => ({
-        request: { method: 'POST', url: 'Observation' },
-        resource: {
-          resourceType: 'Observation',
-          status: 'final',
-          code: { coding: [{ system: 'http://loinc.org', code: '29463-7', display: 'Body weight' }] },
-          subject: { reference: `Patient/${patient.id}` },
-          effectiveDateTime: new Date(Date.UTC(2025, 0, 1 + n)).toISOString(),
-          valueQuantity: { value: 70 + n / 10, unit: 'kg', system: 'http://unitsofmeasure.org', code: 'kg' },
-        },
-      })),
-    };
-    expect((await server.request('', { method: 'POST', json: bundle })).status).toBe(200);
+    expect((await server.request('', { method: 'POST', json: resultsBundle(patient.id, 30, '29463-7', 'Body weight', 'kg') })).status).toBe(200);
     const results = await Promise.all([1, 2, 3].map(() => refresh(server, patient.id)));
     const versions = results.map((r) => part(r.parameter, 'version')!.valueInteger!).sort();
     expect(versions).toEqual([1, 2, 3]);
@@ -161,22 +165,7 @@ describe.each(BACKENDS)('automatic refresh after writes (%s)', (backend) => {
   test('a burst of writes is indexed once, by a refresh that follows them within seconds', async () => {
     const patient = await create(server, { resourceType: 'Patient', name: [{ family: 'Auto' }], birthDate: '1960-01-01', gender: 'female' });
     const written = Date.now();
-    const bundle = {
-      resourceType: 'Bundle',
-      type: 'transaction',
-      entry: [1, 2, 3].map((n) => ({
-        request: { method: 'POST', url: 'Observation' },
-        resource: {
-          resourceType: 'Observation',
-          status: 'final',
-          code: { coding: [{ system: 'http://loinc.org', code: '8867-4', display: 'Heart rate' }] },
-          subject: { reference: `Patient/${patient.id}` },
-          effectiveDateTime: `2026-01-0${n}T08:00:00Z`,
-          valueQuantity: { value: 60 + n, unit: '/min', system: 'http://unitsofmeasure.org', code: '/min' },
-        },
-      })),
-    };
-    expect((await server.request('', { method: 'POST', json: bundle })).status).toBe(200);
+    expect((await server.request('', { method: 'POST', json: resultsBundle(patient.id, 3, '8867-4', 'Heart rate', '/min') })).status).toBe(200);
     let history: Part[] = [];
     for (let i = 0; i < 100 && !history.some((h) => part(h.part, 'insightsAt')); i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
