@@ -5,7 +5,7 @@
  * must state. The truth comes from the bundle, never from the server under test.
  */
 import type { Bundle, CodeableConcept, Condition, Encounter, Immunization, Observation, Procedure, Resource } from '@medplum/fhirtypes';
-import { formatDate } from '../src/rag/render.js';
+import { formatDate, withoutSemanticTag } from '../src/rag/render.js';
 
 export interface EvalQuestion {
   patient: string;
@@ -131,9 +131,8 @@ function valueOf(o: { valueQuantity?: { value?: number }; valueCodeableConcept?:
 /** A display as a patient would say it: without SNOMED's semantic tags and LOINC's bracketed axes. */
 function name(concept: CodeableConcept | undefined): string | undefined {
   const text = concept?.text ?? concept?.coding?.[0]?.display;
-  return text
-    ?.replace(/\s*\((procedure|finding|disorder|situation|regime\/therapy|qualifier value|observable entity|record artifact|morphologic abnormality)\)/g, '')
-    .replace(/\[[^\]]*\]/g, ' ')
+  return (text === undefined ? undefined : withoutSemanticTag(text))
+    ?.replace(/\[[^\]]*\]/g, ' ')
     .replace(/\s+/g, ' ')
     .trim();
 }

@@ -49,6 +49,14 @@ function changes(res: { body: Parameters }): { source: string; version?: string 
   return parts(res.body.parameter, 'change').map((c) => ({ source: part(c.part, 'source')!.valueReference!.reference!, ...(part(c.part, 'version') ? { version: part(c.part, 'version')!.valueString } : {}) }));
 }
 
+/** The events of a text/event-stream body: one `event:` and one `data:` (JSON) line each. */
+function serverSentEvents(body: string): { event: string; data: any }[] {
+  return body
+    .split('\n\n')
+    .filter(Boolean)
+    .map((block) => ({ event: /^event: (.*)$/m.exec(block)![1], data: JSON.parse(/^data: (.*)$/m.exec(block)![1]) }));
+}
+
 const ask = (server: TestServer, patientId: string, message: string, extra: Part[] = []): Promise<Answer> =>
   chat(server, `Patient/${patientId}/$chat`, [{ name: 'message', valueString: message }, ...extra]);
 
@@ -309,10 +317,7 @@ describe.each(BACKENDS)('patient and doctor $chat (%s)', (backend) => {
     });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
-    const events = (await res.text())
-      .split('\n\n')
-      .filter(Boolean)
-      .map((block) => ({ event: /^event: (.*)$/m.exec(block)![1], data: JSON.parse(/^data: (.*)$/m.exec(block)![1]) }));
+    const events = serverSentEvents(await res.text());
     expect(events.map((e) => e.event)).toEqual(['meta', 'delta', 'delta', 'done']);
     expect(events[1].data.text).toMatch(/^Your Hemoglobin \[Mass\/volume\] in Blood on 11 Mar 2025 was 13\.1 g\/dL, within the normal range of 12–15\.5 g\/dL\. \[1\]$/);
     expect(events[2].data.text).toMatch(/^Haemoglobin is the protein in red blood cells/);
@@ -412,10 +417,7 @@ describe.each(BACKENDS)('$chat with Amazon Bedrock (%s)', (backend) => {
       headers: { Authorization: `Bearer ${server.token}`, Accept: 'text/event-stream', 'Content-Type': 'application/fhir+json' },
       body: JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'message', valueString: 'blood pressure control' }, { name: 'patient', valueReference: { reference: `Patient/${THOMAS}` } }] }),
     });
-    const events = (await res.text())
-      .split('\n\n')
-      .filter(Boolean)
-      .map((block) => ({ event: /^event: (.*)$/m.exec(block)![1], data: JSON.parse(/^data: (.*)$/m.exec(block)![1]) }));
+    const events = serverSentEvents(await res.text());
     expect(events.map((e) => e.event)).toEqual(['meta', 'delta', 'done']);
     expect(events[1].data.text).toMatch(/^Latest systolic pressure 184 mmHg on 3 Nov 2025\. \[1\]$/);
     expect(part(events[2].data.parameter, 'removedSentences')?.valueInteger).toBe(1);
@@ -429,10 +431,7 @@ describe.each(BACKENDS)('$chat with Amazon Bedrock (%s)', (backend) => {
       headers: { Authorization: `Bearer ${server.token}`, Accept: 'text/event-stream', 'Content-Type': 'application/fhir+json' },
       body: JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'message', valueString: 'What was my last body weight?' }] }),
     });
-    const events = (await res.text())
-      .split('\n\n')
-      .filter(Boolean)
-      .map((block) => ({ event: /^event: (.*)$/m.exec(block)![1], data: JSON.parse(/^data: (.*)$/m.exec(block)![1]) }));
+    const events = serverSentEvents(await res.text());
     expect(events.map((e) => e.event)).toEqual(['meta', 'error']);
     expect(events[1].data.issue[0].diagnostics).toMatch(/Bedrock InvokeModelWithResponseStream failed: ModelStreamErrorException/);
     expect((await server.request(`Communication?patient=${AIKO}&_summary=count`)).body.total).toBe(before.body.total);

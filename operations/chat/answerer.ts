@@ -7,7 +7,7 @@
 import glossary from './glossary.json' with { type: 'json' };
 import type { RetrievedChunk } from '../../src/rag/retrieval.js';
 import { words } from '../../src/rag/query.js';
-import { type Fact, formatDate } from '../../src/rag/render.js';
+import { type Fact, formatDate, withoutSemanticTag } from '../../src/rag/render.js';
 
 export type Audience = 'patient' | 'doctor';
 
@@ -101,13 +101,8 @@ function statement(chunk: RetrievedChunk, audience: Audience, question: string):
   return audience === 'patient' ? patientStatement(fact, date) : doctorStatement(fact, date);
 }
 
-/** SNOMED CT's semantic tags ("Cough (finding)") mean nothing to a patient. */
-function plain(name: string): string {
-  return name.replace(/\s*\((finding|disorder|procedure|situation|regime\/therapy|qualifier value|observable entity|morphologic abnormality)\)/g, '');
-}
-
 function patientStatement(fact: Fact, date: string): string {
-  fact = { ...fact, name: plain(fact.name) };
+  fact = { ...fact, name: withoutSemanticTag(fact.name) };
   switch (fact.type) {
     case 'result':
       return `Your ${fact.name} on ${date} was ${fact.value}${rangePhrase(fact)}.`;

@@ -108,6 +108,11 @@ export function formatDate(iso: string | undefined): string {
   return `${Number(m[3])} ${months[Number(m[2]) - 1]} ${m[1]}`;
 }
 
+/** A name without SNOMED CT's semantic tag ("Cough (finding)" → "Cough"): the tag means nothing to a patient. */
+export function withoutSemanticTag(name: string): string {
+  return name.replace(/\s*\((finding|disorder|procedure|situation|regime\/therapy|qualifier value|observable entity|record artifact|morphologic abnormality)\)/g, '');
+}
+
 export function conceptText(concept: CodeableConcept | undefined): string | undefined {
   return concept?.text ?? concept?.coding?.find((c) => c.display)?.display ?? concept?.coding?.[0]?.code;
 }
