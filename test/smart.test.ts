@@ -473,4 +473,26 @@ describe.each(BACKENDS)('SMART on FHIR security on %s', (backend) => {
     expect((await server.request(`AuditEvent/${one.id}`, { method: 'DELETE' })).status).toBe(403);
     expect((await server.request(`AuditEvent/${one.id}`)).body.outcome).toBe('4');
   });
+
+  test('the AuditEvent of a read is there at once, however the audit trail is reached', async () => {
+    const requestIds = ['everything', 'revinclude', 'search-form'].map((name) => `audit-${name}-${Date.now()}`);
+    for (const requestId of requestIds) {
+      expect((await server.request(`Patient/${patientA}`, { headers: { 'X-Request-Id': requestId } })).status).toBe(200);
+    }
+    const auditedRequestIds = (bundle: any): string[] =>
+      bundle.entry
+        .filter((e: any) => e.resource.resourceType === 'AuditEvent')
+        .flatMap((e: any) => e.resource.entity.filter((x: any) => x.type?.code === 'XrequestId').map((x: any) => x.what.identifier.value));
+    const everything = await server.request(`Patient/${patientA}/$everything?_type=AuditEvent&_count=1000`);
+    expect(everything.status).toBe(200);
+    expect(auditedRequestIds(everything.body)).toContain(requestIds[0]);
+    const revincluded = await server.request(`Patient?_id=${patientA}&_revinclude=AuditEvent:patient&_count=1000`);
+    expect(auditedRequestIds(revincluded.body)).toContain(requestIds[1]);
+    const form = await server.request('Patient/_search', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: `_id=${patientA}&_revinclude=AuditEvent:patient&_count=1000`,
+    });
+    expect(auditedRequestIds(form.body)).toContain(requestIds[2]);
+  });
 });

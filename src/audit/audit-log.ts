@@ -30,22 +30,32 @@ const BALP_ENTITY = 'https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEnti
 
 /** AuditEvents turned into indexed resources per transaction: small enough not to stall the event loop for long. */
 const MATERIALIZE_BATCH = 100;
+/** The background move waits for this long without a new event… */
+const QUIET_MS = 250;
+/** …unless this many events have gathered in the outbox since the last move… */
+const BACKLOG_LIMIT = 5000;
+/** …or the oldest of them has waited this long. */
+const MAX_DELAY_MS = 10_000;
 
 /**
  * The audit trail, as FHIR AuditEvents following the IHE Basic Audit Log Patterns (BALP).
  *
  * A request awaits record(): its event is committed to the audit outbox (one multi-row insert for
  * all events arriving meanwhile) before the response goes out, and when that fails the request
- * fails. Outbox rows become searchable AuditEvent resources in bulk, in the background and before
- * any read of the audit trail, so auditing a read costs one shared insert rather than an indexed
- * resource write on the request's path. Rows are moved in the same transaction that creates the
- * resources, so a crash loses none and several workers never move one twice.
+ * fails. Outbox rows become searchable AuditEvent resources in bulk, before any read of the audit
+ * trail and otherwise in the background. Indexing an event costs the database several times what
+ * serving the read it records did, so the background move yields to traffic: it runs once no event
+ * has been recorded for a moment, and under sustained traffic once enough events or seconds have
+ * gathered. Rows are moved in the same transaction that creates the resources, so a crash loses
+ * none and several workers never move one twice.
  */
 export class AuditLog {
   private queue: { event: AuditEvent; done: (err?: unknown) => void }[] = [];
   private flushing = false;
   private materializing?: Promise<void>;
   private timer?: NodeJS.Timeout;
+  /** Events this process committed to the outbox since its last move, and when the first and last of them were. */
+  private backlog = { count: 0, firstAt: 0, lastAt: 0 };
 
   constructor(
     private readonly repo: Repository,
@@ -64,7 +74,10 @@ export class AuditLog {
 
   /** Moves pending outbox rows into AuditEvent resources; concurrent callers share one run. */
   materialize(): Promise<void> {
-    this.materializing ??= this.moveAll().finally(() => {
+    this.materializing ??= (async () => {
+      this.backlog = { count: 0, firstAt: 0, lastAt: 0 };
+      await this.moveAll();
+    })().finally(() => {
       this.materializing = undefined;
     });
     return this.materializing;
@@ -72,9 +85,20 @@ export class AuditLog {
 
   start(intervalMs = 200): void {
     this.timer = setInterval(() => {
-      this.materialize().catch((err: unknown) => this.logger.error({ err: { message: (err as Error).message } }, 'audit materialization failed'));
+      if (this.backgroundMoveDue(Date.now())) {
+        this.materialize().catch((err: unknown) => this.logger.error({ err: { message: (err as Error).message } }, 'audit materialization failed'));
+      }
     }, intervalMs);
     this.timer.unref();
+  }
+
+  /**
+   * Whether the background move should run now. An empty backlog still moves: other processes
+   * (workers, the CLI) write to the same outbox.
+   */
+  private backgroundMoveDue(now: number): boolean {
+    const { count, firstAt, lastAt } = this.backlog;
+    return count === 0 || now - lastAt >= QUIET_MS || count >= BACKLOG_LIMIT || now - firstAt >= MAX_DELAY_MS;
   }
 
   async stop(): Promise<void> {
@@ -89,6 +113,8 @@ export class AuditLog {
       this.queue = [];
       try {
         await this.repo.sql.query('INSERT INTO audit_outbox (event) SELECT unnest($1::jsonb[])', [batch.map((item) => JSON.stringify(item.event))]);
+        const now = Date.now();
+        this.backlog = { count: this.backlog.count + batch.length, firstAt: this.backlog.firstAt || now, lastAt: now };
         batch.forEach((item) => item.done());
       } catch (err) {
         batch.forEach((item) => item.done(err));

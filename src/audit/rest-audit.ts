@@ -30,10 +30,21 @@ export async function auditedRequest(
   return response;
 }
 
-/** Requests that can return AuditEvents: reads and searches of the type, history across all types, bundles. */
+/**
+ * Requests that can return AuditEvents: those naming the type anywhere (a read or search of it, a
+ * compartment search, _include / _revinclude, _type, a search form), and those reaching across
+ * types (system-level interactions, batches, $everything).
+ */
 function readsAuditTrail(request: FhirRequest): boolean {
   const path = request.path.replace(/^\/+/, '');
-  return path.startsWith('AuditEvent') || path.startsWith('_history') || path === '';
+  return (
+    path === '' ||
+    /^[_$]/.test(path) ||
+    path.includes('AuditEvent') ||
+    path.endsWith('$everything') ||
+    request.query.some(([, value]) => value.includes('AuditEvent')) ||
+    (typeof request.body === 'string' && request.body.includes('AuditEvent'))
+  );
 }
 
 interface AuditedRequest {
