@@ -41,6 +41,8 @@ export interface TestServer {
   base: string;
   origin: string;
   sql: SqlClient;
+  /** The PostgreSQL database it uses; absent on PGlite. */
+  databaseUrl?: string;
   /** The operator client's system/*.cruds token, sent by request() unless the call brings its own Authorization. */
   token: string;
   /**
@@ -63,10 +65,14 @@ export interface TestResponse {
   text: string;
 }
 
-export async function startServer(backend: Backend, env: Record<string, string> = {}): Promise<TestServer> {
+/**
+ * `sharing` starts a second server process's worth of app on another server's PostgreSQL database,
+ * as WORKERS > 1 or several hosts would run; that database stays the other server's to drop.
+ */
+export async function startServer(backend: Backend, env: Record<string, string> = {}, sharing?: TestServer): Promise<TestServer> {
   let dropDatabase: (() => Promise<void>) | undefined;
-  let databaseUrl: string | undefined;
-  if (backend === 'postgres') {
+  let databaseUrl: string | undefined = sharing?.databaseUrl;
+  if (backend === 'postgres' && !databaseUrl) {
     const name = `carelens_t_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
     const admin = new pg.Client({ connectionString: PG_URL });
     await admin.connect();
@@ -114,6 +120,7 @@ export async function startServer(backend: Backend, env: Record<string, string> 
     base,
     origin,
     sql,
+    databaseUrl,
     token,
     async request(path, init = {}) {
       const url = /^https?:/.test(path) ? path : `${base}/${path.replace(/^\//, '')}`;
@@ -180,6 +187,9 @@ export function useServer(backend: Backend, env: Record<string, string> = {}): T
     },
     get sql() {
       return current().sql;
+    },
+    get databaseUrl() {
+      return current().databaseUrl;
     },
     get token() {
       return current().token;

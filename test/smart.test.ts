@@ -5,7 +5,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import { Secret, TOTP } from 'otpauth';
 import { Browser, type Page } from './browser.js';
-import { BACKENDS, clientCredentialsToken, create, type TestServer, useServer } from './harness.js';
+import { BACKENDS, clientCredentialsToken, create, OPERATOR, startServer, type TestServer, useServer } from './harness.js';
 import { type SmartApp, startSmartApp } from './smart-app.js';
 
 /**
@@ -364,11 +364,18 @@ describe.each(BACKENDS)('SMART on FHIR security on %s', (backend) => {
       ).json() as Promise<any>;
     expect((await introspect(rotated.access_token)).active).toBe(false);
 
-    // Expiry: the token's lifetime has passed (moved into the past in the store) and it no longer works.
-    const live = await clientCredentialsToken(server.origin, 'test-operator', 'test-operator-secret-0123456789', 'system/Patient.rs');
-    expect((await server.request(`Patient/${patientA}`, withToken(live))).status).toBe(200);
-    await server.sql.query(`UPDATE oauth_entity SET expires_at = now() - interval '1 second' WHERE model = 'ClientCredentials' AND id = $1`, [live]);
-    expect((await server.request(`Patient/${patientA}`, withToken(live))).status).toBe(401);
+    // Expiry: a token whose lifetime has passed (moved into the past in the store) does not work. A
+    // token the server has already seen is checked against the same expiry, kept with it.
+    const issue = () => clientCredentialsToken(server.origin, 'test-operator', 'test-operator-secret-0123456789', 'system/Patient.rs');
+    expect((await server.request(`Patient/${patientA}`, withToken(await issue()))).status).toBe(200);
+    const expired = await issue();
+    await server.sql.query(
+      `UPDATE oauth_entity SET expires_at = now() - interval '1 second',
+         payload = jsonb_set(payload::jsonb, '{exp}', to_jsonb(extract(epoch from now())::int - 1))
+       WHERE model = 'ClientCredentials' AND id = $1`,
+      [expired],
+    );
+    expect((await server.request(`Patient/${patientA}`, withToken(expired))).status).toBe(401);
   });
 
   test('v2 query restrictions: patient/Observation.rs?category=laboratory sees lab results only', async () => {
@@ -494,5 +501,42 @@ describe.each(BACKENDS)('SMART on FHIR security on %s', (backend) => {
       body: `_id=${patientA}&_revinclude=AuditEvent:patient&_count=1000`,
     });
     expect(auditedRequestIds(form.body)).toContain(requestIds[2]);
+  });
+});
+
+// Several processes (WORKERS > 1, or several hosts) each remember the tokens they have seen: a
+// revocation through one must stop the token on all of them.
+describe.each(BACKENDS.filter((backend) => backend === 'postgres'))('token revocation across processes on %s', (backend) => {
+  const first = useServer(backend);
+  let second: TestServer | undefined;
+  beforeAll(async () => {
+    // The same FHIR base for both, as behind one load balancer: tokens are issued for that audience.
+    second = await startServer(backend, { BASE_URL: first.base }, first);
+  });
+  afterAll(() => second?.close());
+
+  test('a token revoked through one server stops working on another sharing the database', async () => {
+    const patient = await first.request('Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'Revoked' }] } });
+    const token = await clientCredentialsToken(first.origin, OPERATOR.id, OPERATOR.secret, 'system/Patient.rs');
+    const readOnSecond = async () =>
+      (await second!.request(`${second!.origin}/fhir/Patient/${patient.body.id}`, { headers: { Authorization: `Bearer ${token}` } })).status;
+    expect(await readOnSecond()).toBe(200);
+    expect(await readOnSecond()).toBe(200);
+    const revoked = await fetch(`${first.origin}/auth/revoke`, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/x-www-form-urlencoded',
+        Authorization: `Basic ${Buffer.from(`${OPERATOR.id}:${OPERATOR.secret}`).toString('base64')}`,
+      },
+      body: new URLSearchParams({ token }),
+    });
+    expect(revoked.status).toBe(200);
+    // The other server hears of it by a notification from the database: a moment, not a request, later.
+    let status = await readOnSecond();
+    for (const deadline = Date.now() + 1000; status === 200 && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      status = await readOnSecond();
+    }
+    expect(status).toBe(401);
   });
 });

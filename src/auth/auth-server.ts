@@ -55,6 +55,7 @@ const CAPABILITIES = [
 export async function createAuthServer(options: AuthServerOptions): Promise<AuthServer> {
   const { config, fhir } = options;
   const store = new OAuthStore(options.sql);
+  await store.start();
   const users = new UserStore(options.sql);
   const contexts = new SmartContextStore(store);
   const provider = createProvider({

@@ -19,10 +19,19 @@ export interface QueryOptions {
   customPlan?: boolean;
 }
 
+/** What listen() reports: every NOTIFY on the channel, and whether notifications are being heard. */
+export interface ChannelListener {
+  message(payload: string): void;
+  /** false when the listening connection is lost (notifications sent meanwhile are missed); true once it listens again. */
+  listening(on: boolean): void;
+}
+
 export interface SqlClient extends SqlExecutor {
   readonly kind: 'postgres' | 'pglite';
   /** Runs fn in one transaction: committed if fn resolves, rolled back if it throws. */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /** Hears pg_notify(channel, …) from every process using the database, until close(). */
+  listen(channel: string, listener: ChannelListener): Promise<void>;
   /** Pool statistics for metrics. */
   poolStats(): { total: number; idle: number; waiting: number };
   close(): Promise<void>;
@@ -36,11 +45,20 @@ export interface SqlClient extends SqlExecutor {
  */
 const MAX_PREPARED_STATEMENTS = 500;
 
+/** How long a lost listening connection waits before connecting again. */
+const RELISTEN_DELAY_MS = 1000;
+
 class PostgresClient implements SqlClient {
   readonly kind = 'postgres';
   private readonly statementNames = new Map<string, string>();
+  /** The connections that LISTEN: outside the pool, since a pooled connection is shared between queries. */
+  private readonly listeners = new Set<pg.Client>();
+  private closed = false;
 
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly connectionString: string,
+  ) {}
 
   private statement(text: string, params?: readonly unknown[], options?: QueryOptions): pg.QueryConfig {
     if (!params || params.length === 0 || options?.customPlan) {
@@ -78,12 +96,55 @@ class PostgresClient implements SqlClient {
     }
   }
 
+  listen(channel: string, listener: ChannelListener): Promise<void> {
+    return this.connectListener(channel, listener);
+  }
+
+  private async connectListener(channel: string, listener: ChannelListener): Promise<void> {
+    const client = new pg.Client({ connectionString: this.connectionString });
+    const onLost = (): void => {
+      if (!this.listeners.delete(client)) {
+        return; // not listening yet (connectListener's caller retries) or already reported
+      }
+      listener.listening(false);
+      void client.end().catch(() => undefined);
+      this.relisten(channel, listener);
+    };
+    client.on('notification', (n) => {
+      if (n.channel === channel) {
+        listener.message(n.payload ?? '');
+      }
+    });
+    client.on('error', onLost);
+    client.on('end', onLost);
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+    } catch (err) {
+      void client.end().catch(() => undefined);
+      throw err;
+    }
+    this.listeners.add(client);
+    listener.listening(true);
+  }
+
+  private relisten(channel: string, listener: ChannelListener): void {
+    if (this.closed) {
+      return;
+    }
+    setTimeout(() => {
+      this.connectListener(channel, listener).catch(() => this.relisten(channel, listener));
+    }, RELISTEN_DELAY_MS).unref();
+  }
+
   poolStats(): { total: number; idle: number; waiting: number } {
     return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
   }
 
-  close(): Promise<void> {
-    return this.pool.end();
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.listeners].map((client) => client.end().catch(() => undefined)));
+    await this.pool.end();
   }
 }
 
@@ -105,6 +166,11 @@ class PgliteClient implements SqlClient {
     );
   }
 
+  async listen(channel: string, listener: ChannelListener): Promise<void> {
+    await this.db.listen(channel, (payload) => listener.message(payload));
+    listener.listening(true);
+  }
+
   poolStats(): { total: number; idle: number; waiting: number } {
     return { total: 1, idle: 1, waiting: 0 };
   }
@@ -123,7 +189,7 @@ export async function openSql(options: { databaseUrl?: string; dataDir: string; 
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize });
     // An idle client that errors (server restart) must not crash the process.
     pool.on('error', () => undefined);
-    return new PostgresClient(pool);
+    return new PostgresClient(pool, options.databaseUrl);
   }
   if (options.dataDir !== 'memory://') {
     mkdirSync(options.dataDir, { recursive: true });
