@@ -88,7 +88,8 @@ export async function startServer(backend: Backend, env: Record<string, string> 
       await c.end();
     };
   }
-  const sql = await openSql({ databaseUrl, dataDir: 'memory://', poolSize: 8 });
+  // PGlite keeps its data in memory unless the test gives it a DATA_DIR.
+  const sql = await openSql({ databaseUrl, dataDir: env.DATA_DIR ?? 'memory://', poolSize: 8 });
   await migrate(sql);
   // The port is known only after listen: build config with a placeholder, then fix the base URL.
   const server: Server = await new Promise((resolve) => {

@@ -1,4 +1,7 @@
 import type { Patient } from '@medplum/fhirtypes';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { BACKENDS, create, startServer, useServer } from './harness.js';
 
 describe.each(BACKENDS)('FHIR REST interactions on %s', (backend) => {
@@ -280,4 +283,29 @@ describe.each(BACKENDS)('FHIR REST interactions on %s', (backend) => {
     expect(obs.searchParam.map((p: any) => p.name)).toEqual(expect.arrayContaining(['code', 'patient', 'date', 'value-quantity']));
     expect(cs.body.rest[0].operation.map((o: any) => o.name)).toContain('resource-counts');
   });
+});
+
+describe('the embedded database on disk', () => {
+  test('a new DATA_DIR is created on first start and its data is there after a restart', async () => {
+    const dataDir = join(mkdtempSync(join(tmpdir(), 'carelens-data-')), 'data');
+    try {
+      const first = await startServer('pglite', { DATA_DIR: dataDir });
+      const created = await first.request('Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'Persisted' }] } });
+      expect(created.status).toBe(201);
+      await first.close();
+      expect(existsSync(join(dataDir, 'PG_VERSION'))).toBe(true);
+
+      const second = await startServer('pglite', { DATA_DIR: dataDir });
+      try {
+        const read = await second.request(`Patient/${created.body.id}`);
+        expect(read.status).toBe(200);
+        expect(read.body.name[0].family).toBe('Persisted');
+        expect(read.body.meta.versionId).toBe('1');
+      } finally {
+        await second.close();
+      }
+    } finally {
+      rmSync(dirname(dataDir), { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -1,5 +1,9 @@
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
-import { mkdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 
 /**
@@ -193,9 +197,35 @@ export async function openSql(options: { databaseUrl?: string; dataDir: string; 
   }
   if (options.dataDir !== 'memory://') {
     mkdirSync(options.dataDir, { recursive: true });
+    if (!existsSync(join(options.dataDir, 'PG_VERSION'))) {
+      await initPgliteDataDir(options.dataDir);
+    }
   }
   const db = await PGlite.create(options.dataDir, {
     parsers: { [pgliteTypes.TIMESTAMPTZ]: (v: string) => v, [pgliteTypes.INT8]: (v: string) => Number(v) },
+    // PGlite's buffer pool lives in WebAssembly memory, which never shrinks, and its files are read
+    // through the system's page cache anyway: 32 MB instead of PostgreSQL's 128 MB measured the same
+    // throughput with 100 MB less resident memory.
+    postgresqlconf: ['shared_buffers=32MB'],
   });
   return new PgliteClient(db);
+}
+
+/**
+ * Creates a new PGlite data directory (initdb) in a child process. initdb runs in a WebAssembly
+ * instance of its own, and the memory it took stays with the process that ran it (a worker thread
+ * left ~180 MB behind in the allocator): here it goes back to the system when the child exits.
+ */
+function initPgliteDataDir(dataDir: string): Promise<void> {
+  const pglite = pathToFileURL(createRequire(import.meta.url).resolve('@electric-sql/pglite')).href;
+  const script = 'import(process.argv[1]).then(async ({ PGlite }) => (await PGlite.create(process.argv[2])).close())';
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script, pglite, dataDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`creating the PGlite database in ${dataDir} failed (exit ${code}): ${stderr.trim().slice(-500)}`)),
+    );
+  });
 }
