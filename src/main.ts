@@ -5,6 +5,7 @@ import { type Config, ConfigError, loadConfig } from './config.js';
 import { DEMO_ADMIN_TOTP_SECRET, DEMO_OPERATOR, DEMO_USERS, seedDemoAccess } from './demo/demo-access.js';
 import { buildDemoBundle } from './demo/demo-bundle.js';
 import { FhirDefinitions } from './fhir/definitions.js';
+import { keepConnectionsAlive } from './http/keep-alive.js';
 import { projectRoot } from './fhir/operations.js';
 import { preloadRequiredBindings } from './fhir/terminology.js';
 import { createLogger, type Logger } from './logger.js';
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
     }
     app.jobs.start();
   }
-  const server: Server = app.koa.listen(config.port, config.host);
+  const server: Server = keepConnectionsAlive(app.koa.listen(config.port, config.host));
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', (err) => reject(new Error(`cannot listen on ${config.host}:${config.port}: ${err.message}`)));

@@ -7,6 +7,7 @@ import pg from 'pg';
 import { createApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { FhirDefinitions } from '../src/fhir/definitions.js';
+import { keepConnectionsAlive } from '../src/http/keep-alive.js';
 import { createLogger } from '../src/logger.js';
 import type { Repository } from '../src/storage/repository.js';
 import { migrate } from '../src/storage/migrations.js';
@@ -93,7 +94,7 @@ export async function startServer(backend: Backend, env: Record<string, string> 
   await migrate(sql);
   // The port is known only after listen: build config with a placeholder, then fix the base URL.
   const server: Server = await new Promise((resolve) => {
-    const srv = createServer();
+    const srv = keepConnectionsAlive(createServer());
     srv.listen(0, '127.0.0.1', () => resolve(srv));
   });
   const port = (server.address() as AddressInfo).port;
