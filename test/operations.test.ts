@@ -179,6 +179,27 @@ describe.each(BACKENDS)('FHIR operations on %s', (backend) => {
       expect(search.body.total).toBe(0);
     });
 
+    test('R4 as written, where the validator library is stricter: wrapped base64, a narrative over 1 MB', async () => {
+      const errorsOf = async (resource: Record<string, unknown>): Promise<string[]> =>
+        (await server.request(`${resource.resourceType}/$validate`, { method: 'POST', json: resource })).body.issue
+          .filter((i: any) => i.severity === 'error')
+          .map((i: any) => `${i.expression?.[0]}: ${i.details?.text}`);
+      const encoded = Buffer.from('%PDF-1.7 '.repeat(40)).toString('base64');
+      // R4's base64Binary pattern allows whitespace between the 4-character groups (MIME wraps at 76).
+      const wrapped = encoded.match(/.{1,76}/g)!.join('\n');
+      expect(await errorsOf({ resourceType: 'Binary', contentType: 'application/pdf', data: wrapped })).toEqual([]);
+      expect(await errorsOf({ resourceType: 'Binary', contentType: 'application/pdf', data: `${wrapped}\n%%` })).toEqual([
+        'Binary.data: Invalid base64Binary format',
+      ]);
+      // Strings are capped at 1 MB; xhtml is not a string.
+      const div = `<div xmlns="http://www.w3.org/1999/xhtml"><p>${'code table row '.repeat(80_000)}</p></div>`;
+      const longNarrative = { resourceType: 'Basic', code: { text: 'long' }, text: { status: 'generated', div } };
+      expect(await errorsOf(longNarrative)).toEqual([]);
+      expect(await errorsOf({ ...longNarrative, code: { text: 'x'.repeat(1024 * 1024 + 1) } })).toEqual([
+        'Basic.code.text: String cannot be larger than 1 MB',
+      ]);
+    });
+
     test('mode=update with an id mismatch is a 400', async () => {
       const p = await create(server, { resourceType: 'Patient', name: [{ family: 'Mode' }] });
       const bad = await server.request(`Patient/${p.id}/$validate`, {
