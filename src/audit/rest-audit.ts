@@ -32,8 +32,9 @@ export async function auditedRequest(
 
 /**
  * Requests that can return AuditEvents: those naming the type anywhere (a read or search of it, a
- * compartment search, _include / _revinclude, _type, a search form), and those reaching across
- * types (system-level interactions, batches, $everything).
+ * compartment search, _include / _revinclude, `$everything?_type=AuditEvent`, a search form), and
+ * those reaching across types (system-level interactions, batches). A plain $everything leaves the
+ * audit trail out.
  */
 function readsAuditTrail(request: FhirRequest): boolean {
   const path = request.path.replace(/^\/+/, '');
@@ -41,7 +42,6 @@ function readsAuditTrail(request: FhirRequest): boolean {
     path === '' ||
     /^[_$]/.test(path) ||
     path.includes('AuditEvent') ||
-    path.endsWith('$everything') ||
     request.query.some(([, value]) => value.includes('AuditEvent')) ||
     (typeof request.body === 'string' && request.body.includes('AuditEvent'))
   );
