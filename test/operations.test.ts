@@ -188,9 +188,9 @@ describe.each(BACKENDS)('FHIR operations on %s', (backend) => {
       // R4's base64Binary pattern allows whitespace between the 4-character groups (MIME wraps at 76).
       const wrapped = encoded.match(/.{1,76}/g)!.join('\n');
       expect(await errorsOf({ resourceType: 'Binary', contentType: 'application/pdf', data: wrapped })).toEqual([]);
-      expect(await errorsOf({ resourceType: 'Binary', contentType: 'application/pdf', data: `${wrapped}\n%%` })).toEqual([
-        'Binary.data: Invalid base64Binary format',
-      ]);
+      for (const broken of [`${wrapped}\n%%`, 'QUJD\nRA']) {
+        expect(await errorsOf({ resourceType: 'Binary', contentType: 'application/pdf', data: broken })).toEqual(['Binary.data: Invalid base64Binary format']);
+      }
       // Strings are capped at 1 MB; xhtml is not a string.
       const div = `<div xmlns="http://www.w3.org/1999/xhtml"><p>${'code table row '.repeat(80_000)}</p></div>`;
       const longNarrative = { resourceType: 'Basic', code: { text: 'long' }, text: { status: 'generated', div } };

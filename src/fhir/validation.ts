@@ -21,7 +21,7 @@ export function validate(defs: FhirDefinitions, resource: Resource, options: Val
   if (!defs.isResourceType(resource.resourceType)) {
     return [{ severity: 'error', code: 'invalid', details: { text: `Unknown resource type "${resource.resourceType}"` }, expression: ['resourceType'] }];
   }
-  const checked = withoutLargeBinaries(resource) as Resource;
+  const checked = withBase64StandIns(resource) as Resource;
   issues.push(...withoutStricterThanR4(resource, medplumIssues(checked)));
   issues.push(...checkRequiredBindings(resource));
 
@@ -58,16 +58,21 @@ export function validate(defs: FhirDefinitions, resource: Resource, options: Val
  * replaced, so ordinary resources cost no copy.
  */
 const STRING_LIMIT = 1024 * 1024;
-const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+const BASE64_CHARACTERS = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Whole 4-character groups, padding only at the end (a pattern with groups overflows the stack on megabytes). */
+function isBase64(value: string): boolean {
+  return value.length % 4 === 0 && BASE64_CHARACTERS.test(value);
+}
 
 function needsBase64StandIn(value: string): boolean {
   const wrapped = /\s/.test(value);
-  return (wrapped || value.length > STRING_LIMIT) && BASE64.test(wrapped ? value.replace(/\s+/g, '') : value);
+  return (wrapped || value.length > STRING_LIMIT) && isBase64(wrapped ? value.replace(/\s+/g, '') : value);
 }
 
-function withoutLargeBinaries(value: unknown): unknown {
+function withBase64StandIns(value: unknown): unknown {
   if (Array.isArray(value)) {
-    const items = value.map(withoutLargeBinaries);
+    const items = value.map(withBase64StandIns);
     return items.some((item, i) => item !== value[i]) ? items : value;
   }
   if (typeof value !== 'object' || value === null) {
@@ -75,7 +80,7 @@ function withoutLargeBinaries(value: unknown): unknown {
   }
   let copy: Record<string, unknown> | undefined;
   for (const [key, v] of Object.entries(value)) {
-    const replaced = key === 'data' && typeof v === 'string' && needsBase64StandIn(v) ? 'AAAA' : withoutLargeBinaries(v);
+    const replaced = key === 'data' && typeof v === 'string' && needsBase64StandIn(v) ? 'AAAA' : withBase64StandIns(v);
     if (replaced !== v) {
       copy ??= { ...(value as Record<string, unknown>) };
       copy[key] = replaced;
