@@ -112,7 +112,8 @@ export class AuditLog {
       const batch = this.queue;
       this.queue = [];
       try {
-        await this.repo.sql.query('INSERT INTO audit_outbox (event) SELECT unnest($1::jsonb[])', [batch.map((item) => JSON.stringify(item.event))]);
+        // One JSON array rather than a jsonb[]: pg escapes every character of every element of an array parameter.
+        await this.repo.sql.query('INSERT INTO audit_outbox (event) SELECT jsonb_array_elements($1::jsonb)', [JSON.stringify(batch.map((item) => item.event))]);
         const now = Date.now();
         this.backlog = { count: this.backlog.count + batch.length, firstAt: this.backlog.firstAt || now, lastAt: now };
         batch.forEach((item) => item.done());
