@@ -517,14 +517,19 @@ describe.each(BACKENDS)('SMART on FHIR security on %s', (backend) => {
   });
   afterAll(() => second?.close());
 
-  test('a token revoked through one server stops working on another sharing the database', async () => {
-    const patient = await first.request('Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'Revoked' }] } });
+  /** A token, and a read with it on the second server (which then remembers the token). */
+  async function tokenSeenBySecond(family: string): Promise<{ token: string; readOnSecond: () => Promise<number> }> {
+    const patient = await first.request('Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family }] } });
     const token = await clientCredentialsToken(first.origin, OPERATOR.id, OPERATOR.secret, 'system/Patient.rs');
     const readOnSecond = async () =>
       (await second!.request(`${second!.origin}/fhir/Patient/${patient.body.id}`, { headers: { Authorization: `Bearer ${token}` } })).status;
     expect(await readOnSecond()).toBe(200);
     expect(await readOnSecond()).toBe(200);
-    const revoked = await fetch(`${first.origin}/auth/revoke`, {
+    return { token, readOnSecond };
+  }
+
+  const revokeThroughFirst = (token: string): Promise<Response> =>
+    fetch(`${first.origin}/auth/revoke`, {
       method: 'POST',
       headers: {
         'Content-Type': 'application/x-www-form-urlencoded',
@@ -532,7 +537,10 @@ describe.each(BACKENDS)('SMART on FHIR security on %s', (backend) => {
       },
       body: new URLSearchParams({ token }),
     });
-    expect(revoked.status).toBe(200);
+
+  test('a token revoked through one server stops working on another sharing the database', async () => {
+    const { token, readOnSecond } = await tokenSeenBySecond('Revoked');
+    expect((await revokeThroughFirst(token)).status).toBe(200);
     // The other server hears of it by a notification from the database: a moment, not a request, later.
     let status = await readOnSecond();
     for (const deadline = Date.now() + 1000; status === 200 && Date.now() < deadline; ) {
@@ -540,5 +548,14 @@ describe.each(BACKENDS)('SMART on FHIR security on %s', (backend) => {
       status = await readOnSecond();
     }
     expect(status).toBe(401);
+  });
+
+  test('a server that lost its notification connection stops trusting the tokens it remembers', async () => {
+    const { token, readOnSecond } = await tokenSeenBySecond('Unheard');
+    // The database ends every listening session, as a restart or a network cut would: a notification sent now is lost.
+    await first.sql.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await revokeThroughFirst(token)).status).toBe(200);
+    expect(await readOnSecond()).toBe(401);
   });
 });

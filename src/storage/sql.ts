@@ -34,7 +34,10 @@ export interface SqlClient extends SqlExecutor {
   readonly kind: 'postgres' | 'pglite';
   /** Runs fn in one transaction: committed if fn resolves, rolled back if it throws. */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
-  /** Hears pg_notify(channel, …) from every process using the database, until close(). */
+  /**
+   * Hears pg_notify(channel, …) from every process using the database, until close(). Until
+   * listener.listening(true), notifications may be missed.
+   */
   listen(channel: string, listener: ChannelListener): Promise<void>;
   /** Pool statistics for metrics. */
   poolStats(): { total: number; idle: number; waiting: number };
@@ -100,8 +103,9 @@ class PostgresClient implements SqlClient {
     }
   }
 
-  listen(channel: string, listener: ChannelListener): Promise<void> {
-    return this.connectListener(channel, listener);
+  /** Resolves once listening, or once the first attempt failed: the listener hears listening(true) when a retry succeeds. */
+  async listen(channel: string, listener: ChannelListener): Promise<void> {
+    await this.connectListener(channel, listener).catch(() => this.relisten(channel, listener));
   }
 
   private async connectListener(channel: string, listener: ChannelListener): Promise<void> {
