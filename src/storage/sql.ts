@@ -1,4 +1,4 @@
-import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
+import { parse, PGlite, protocol, types as pgliteTypes } from '@electric-sql/pglite';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -156,13 +156,57 @@ class PostgresClient implements SqlClient {
   }
 }
 
+/** A statement PGlite has parsed under a name, with the types of its parameters. */
+interface PreparedStatement {
+  name: string;
+  paramTypes: number[];
+}
+
 class PgliteClient implements SqlClient {
   readonly kind = 'pglite';
+  private readonly statements = new Map<string, PreparedStatement>();
+
   constructor(private readonly db: PGlite) {}
 
-  async query<R extends object>(text: string, params?: readonly unknown[]): Promise<R[]> {
-    const result = await this.db.query<R>(text, params as unknown[]);
-    return result.rows;
+  /**
+   * Statements with parameters run as named prepared statements, as on PostgreSQL: PGlite's own
+   * query() parses, describes and plans every statement in five protocol exchanges (measured on a
+   * read by id: 259 µs, against 93 µs bound to a prepared statement in one exchange).
+   */
+  async query<R extends object>(text: string, params?: readonly unknown[], options?: QueryOptions): Promise<R[]> {
+    if (!params || params.length === 0 || options?.customPlan || (!this.statements.has(text) && this.statements.size >= MAX_PREPARED_STATEMENTS)) {
+      return (await this.db.query<R>(text, params as unknown[])).rows;
+    }
+    // The same exclusion as PGlite's query(): never inside another caller's open transaction, one statement at a time.
+    return this.db._runExclusiveTransaction(() => this.db._runExclusiveQuery(() => this.execute<R>(text, params)));
+  }
+
+  private async execute<R extends object>(text: string, params: readonly unknown[]): Promise<R[]> {
+    const statement = this.statements.get(text) ?? (await this.prepare(text));
+    const values = params.map((value, i) => {
+      if (value === null || value === undefined) {
+        return null;
+      }
+      const serializer = this.db.serializers[statement.paramTypes[i]];
+      return serializer ? serializer(value) : String(value);
+    });
+    const { serialize } = protocol;
+    const messages = await this.db.execProtocolStream(
+      concatBytes([serialize.bind({ statement: statement.name, values }), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync()]),
+    );
+    return (parse.parseResults(messages, this.db.parsers)[0]?.rows ?? []) as R[];
+  }
+
+  private async prepare(text: string): Promise<PreparedStatement> {
+    const name = `carelens_${this.statements.size + 1}`;
+    const { serialize } = protocol;
+    const messages = await this.db.execProtocolStream(
+      concatBytes([serialize.parse({ name, text, types: [] }), serialize.describe({ type: 'S', name }), serialize.sync()]),
+      { syncToFs: false },
+    );
+    const statement = { name, paramTypes: parse.parseDescribeStatementResults(messages) };
+    this.statements.set(text, statement);
+    return statement;
   }
 
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
@@ -232,4 +276,14 @@ function initPgliteDataDir(dataDir: string): Promise<void> {
       code === 0 ? resolve() : reject(new Error(`creating the PGlite database in ${dataDir} failed (exit ${code}): ${stderr.trim().slice(-500)}`)),
     );
   });
+}
+
+function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const joined = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    joined.set(part, offset);
+    offset += part.length;
+  }
+  return joined;
 }
