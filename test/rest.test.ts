@@ -20,6 +20,26 @@ describe.each(BACKENDS)('FHIR REST interactions on %s', (backend) => {
     expect(res.headers.get('x-request-id')).toBeTruthy();
   });
 
+  test('server-assigned ids are time-ordered UUIDs (version 7), in creation order, in a transaction too', async () => {
+    const before = Date.now();
+    const first = await create(server, patient);
+    const second = await create(server, patient);
+    const bundle = await server.request('', {
+      method: 'POST',
+      json: { resourceType: 'Bundle', type: 'transaction', entry: [{ fullUrl: 'urn:uuid:4b3c8e52-0d7e-4a8c-9f3e-2f1f0c6a1d11', resource: patient, request: { method: 'POST', url: 'Patient' } }] },
+    });
+    const third = /Patient\/([^/]+)\/_history/.exec(bundle.body.entry[0].response.location)![1];
+    const millis = [first.id!, second.id!, third].map((id) => {
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      // The first 48 bits are the creation time in milliseconds.
+      return parseInt(id.replace(/-/g, '').slice(0, 12), 16);
+    });
+    expect(millis[0]).toBeGreaterThanOrEqual(before);
+    expect(millis[1]).toBeGreaterThanOrEqual(millis[0]);
+    expect(millis[2]).toBeGreaterThanOrEqual(millis[1]);
+    expect(millis[2]).toBeLessThanOrEqual(Date.now());
+  });
+
   test('read, vread, update with If-Match, 412 on a stale version, history', async () => {
     const created = await create(server, patient);
     const read = await server.request(`Patient/${created.id}`);

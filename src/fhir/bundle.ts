@@ -1,5 +1,5 @@
 import type { Bundle, BundleEntry, OperationOutcome, Resource } from '@medplum/fhirtypes';
-import { randomUUID } from 'node:crypto';
+import { newResourceId } from '../storage/resource-id.js';
 import type { Writer } from '../storage/repository.js';
 import { badRequest, FhirError, issue } from './outcome.js';
 import { type FhirRouter, withVersionHeaders } from './router.js';
@@ -88,7 +88,7 @@ async function processTransaction(router: FhirRouter, entries: BundleEntry[], ou
         const { method, url } = entry.request!;
         const type = url.split(/[/?]/)[0];
         if (method === 'POST' && entry.resource) {
-          let target = `${type}/${randomUUID()}`;
+          let target = `${type}/${newResourceId()}`;
           const criteria = entry.request!.ifNoneExist ? criteriaKey(type, entry.request!.ifNoneExist) : undefined;
           const earlier = criteria ? createdByCriteria.get(criteria) : undefined;
           const existing = entry.request!.ifNoneExist && !earlier
@@ -114,7 +114,7 @@ async function processTransaction(router: FhirRouter, entries: BundleEntry[], ou
           }
         } else if (method === 'PUT' && url.includes('?')) {
           const match = await router.conditionalMatch(type, url.slice(url.indexOf('?') + 1), writer, 'Conditional update', outer.access);
-          const id = router.conditionalUpdateId(match, entry.resource as Resource) ?? randomUUID();
+          const id = router.conditionalUpdateId(match, entry.resource as Resource) ?? newResourceId();
           entry.request = { ...entry.request!, url: `${type}/${id}` };
           // The update needs the id in the body too (it is checked against the URL).
           entry.resource = { ...(entry.resource as Resource), id };

@@ -1,5 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
-import { randomUUID } from 'node:crypto';
+import { newResourceId } from './resource-id.js';
 import { FhirError, gone, notFound, preconditionFailed } from '../fhir/outcome.js';
 import type { SearchRequest } from '../fhir/search/types.js';
 import { INDEX_COLUMNS, type IndexRows, INDEX_TABLES, type SearchIndexer } from './search-index.js';
@@ -387,7 +387,7 @@ export class Writer {
     private readonly repo: Repository,
   ) {}
 
-  async create<T extends Resource>(resource: T, id: string = randomUUID()): Promise<StoredResource<T>> {
+  async create<T extends Resource>(resource: T, id: string = newResourceId()): Promise<StoredResource<T>> {
     return this.put(resource, id, 'POST', undefined, true);
   }
 
@@ -397,7 +397,7 @@ export class Writer {
    * Its builder's output is validated by the tests instead.
    */
   async createServerAuthored<T extends Resource>(resource: T): Promise<StoredResource<T>> {
-    return this.put(resource, randomUUID(), 'POST', undefined, false);
+    return this.put(resource, newResourceId(), 'POST', undefined, false);
   }
 
   async update<T extends Resource>(
