@@ -14,6 +14,8 @@ import { perSecond, runPool } from './stats.js';
 import { patientTransaction, Random } from './synthetic.js';
 
 const CONCURRENT_INGEST_CLIENTS = 4;
+/** How long the benchmark leaves the server idle before its last memory sample. */
+const SETTLE_MS = 3000;
 
 class FatalError extends Error {}
 
@@ -146,9 +148,13 @@ async function reportRss(report: Report, source: RssSource, before: RssSample | 
     return;
   }
   const after = await sampleRss(source);
+  // A server at rest after a load: what it holds once it had a moment to give back what it no longer uses.
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+  const settled = await sampleRss(source);
   for (const [key, label, sample] of [
     ['rss.beforeMiB', 'RSS before the run', before],
     ['rss.afterMiB', 'RSS after the run', after],
+    ['rss.settledMiB', `RSS after the run, ${SETTLE_MS / 1000} s idle`, settled],
   ] as const) {
     report.figure(key, label, sample && 'mib' in sample ? sample.mib : undefined, 'MiB');
     if (sample && 'error' in sample) report.note(`RSS unavailable: ${sample.error}`);

@@ -11,6 +11,7 @@ import { keepConnectionsAlive } from './http/keep-alive.js';
 import { createLogger, type Logger } from './logger.js';
 import { migrate } from './storage/migrations.js';
 import { openSql } from './storage/sql.js';
+import { collectAndCompact, collectWhenIdle, type GarbageCollector } from './runtime/idle-collector.js';
 import { join } from 'node:path';
 
 /**
@@ -47,9 +48,12 @@ async function main(): Promise<void> {
   }
 
   // Reading the R4 definitions leaves some 130 MB of parse garbage, which V8 keeps resident until
-  // memory runs short; one full collection once booted hands it back. `npm start`, `npm run serve`
-  // and the container run node with --expose-gc for this; without it nothing is collected early.
-  (globalThis as { gc?: () => void }).gc?.();
+  // memory runs short; one full collection once booted hands it back, and later ones whenever the
+  // server falls idle after a burst of work. `npm start`, `npm run serve` and the container run node
+  // with --expose-gc for this; without it nothing is collected early.
+  const gc = (globalThis as { gc?: GarbageCollector }).gc;
+  if (gc) collectAndCompact(gc);
+  const stopCollecting = gc ? collectWhenIdle(gc) : undefined;
   app.statistics.start();
   app.audit.start();
   if (config.inProcessJobs) {
@@ -77,6 +81,7 @@ async function main(): Promise<void> {
     }
     stopping = true;
     app.statistics.stop();
+    stopCollecting?.();
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     // close() stops accepting and waits for in-flight requests; idle keep-alive sockets are closed at once.
     server.close(() => {
