@@ -10,14 +10,14 @@ let next = pool.length;
  * its right edge instead of touching a random page per insert, as random (version 4) UUIDs do. The
  * time they reveal is already in meta.lastUpdated.
  */
-export function newResourceId(now = Date.now()): string {
+export function newResourceId(): string {
   if (next === pool.length) {
     randomFillSync(pool);
     next = 0;
   }
   const bytes = pool.subarray(next, next + 16);
   next += 16;
-  bytes.writeUIntBE(now, 0, 6);
+  bytes.writeUIntBE(Date.now(), 0, 6);
   bytes[6] = 0x70 | (bytes[6] & 0x0f);
   bytes[8] = 0x80 | (bytes[8] & 0x3f);
   const hex = bytes.toString('hex');

@@ -193,7 +193,7 @@ class PgliteClient implements SqlClient {
     });
     const { serialize } = protocol;
     const messages = await this.db.execProtocolStream(
-      concatBytes([serialize.bind({ statement: statement.name, values }), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync()]),
+      Buffer.concat([serialize.bind({ statement: statement.name, values }), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync()]),
     );
     return (parse.parseResults(messages, this.db.parsers)[0]?.rows ?? []) as R[];
   }
@@ -202,7 +202,7 @@ class PgliteClient implements SqlClient {
     const name = `carelens_${this.statements.size + 1}`;
     const { serialize } = protocol;
     const messages = await this.db.execProtocolStream(
-      concatBytes([serialize.parse({ name, text, types: [] }), serialize.describe({ type: 'S', name }), serialize.sync()]),
+      Buffer.concat([serialize.parse({ name, text, types: [] }), serialize.describe({ type: 'S', name }), serialize.sync()]),
       { syncToFs: false },
     );
     const statement = { name, paramTypes: parse.parseDescribeStatementResults(messages) };
@@ -277,14 +277,4 @@ function initPgliteDataDir(dataDir: string): Promise<void> {
       code === 0 ? resolve() : reject(new Error(`creating the PGlite database in ${dataDir} failed (exit ${code}): ${stderr.trim().slice(-500)}`)),
     );
   });
-}
-
-function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  const joined = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    joined.set(part, offset);
-    offset += part.length;
-  }
-  return joined;
 }
