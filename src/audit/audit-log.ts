@@ -30,12 +30,19 @@ const BALP_ENTITY = 'https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEnti
 
 /** AuditEvents turned into indexed resources per transaction: small enough not to stall the event loop for long. */
 const MATERIALIZE_BATCH = 100;
-/** The background move waits for this long without a new event… */
-const QUIET_MS = 250;
-/** …unless this many events have gathered in the outbox since the last move… */
-const BACKLOG_LIMIT = 5000;
-/** …or the oldest of them has waited this long. */
-const MAX_DELAY_MS = 10_000;
+
+/** When the background move runs. */
+export interface AuditPacing {
+  /** Traffic counts as paused once no event has been recorded for this long; the backlog is then moved whole. */
+  quietMs: number;
+  /** Under sustained traffic the move waits, but lets no more than this many events… */
+  backlogLimit: number;
+  /** …nor any event older than this wait: past either bound, batches move until the backlog is within both. */
+  maxDelayMs: number;
+}
+
+/** An audit search waits for at most some 10,000 events to be indexed (2–4 s on two cores), and only under sustained load. */
+const DEFAULT_PACING: AuditPacing = { quietMs: 250, backlogLimit: 10_000, maxDelayMs: 30_000 };
 
 /**
  * The audit trail, as FHIR AuditEvents following the IHE Basic Audit Log Patterns (BALP).
@@ -44,22 +51,29 @@ const MAX_DELAY_MS = 10_000;
  * all events arriving meanwhile) before the response goes out, and when that fails the request
  * fails. Outbox rows become searchable AuditEvent resources in bulk, before any read of the audit
  * trail and otherwise in the background. Indexing an event costs the database several times what
- * serving the read it records did, so the background move yields to traffic: it runs once no event
- * has been recorded for a moment, and under sustained traffic once enough events or seconds have
- * gathered. Rows are moved in the same transaction that creates the resources, so a crash loses
- * none and several workers never move one twice.
+ * serving the read it records did, so the background move yields to traffic: it runs when traffic
+ * pauses and stops between batches when traffic resumes; under sustained traffic it moves only
+ * what is past its bounds, batch by batch, so the indexing keeps pace with the arrivals instead of
+ * stalling requests with the whole backlog at once. The bounds keep the wait of a read of the
+ * audit trail (which moves everything first) short. Rows are moved in the same transaction that
+ * creates the resources, so a crash loses none and several processes never move one twice.
  */
 export class AuditLog {
   private queue: { event: AuditEvent; done: (err?: unknown) => void }[] = [];
   private flushing = false;
-  private materializing?: Promise<void>;
+  /** The move in progress (or a settled promise): moves run one after another. */
+  private moving: Promise<unknown> = Promise.resolve();
+  private backgroundMoving = false;
   private timer?: NodeJS.Timeout;
-  /** Events this process committed to the outbox since its last move, and when the first and last of them were. */
-  private backlog = { count: 0, firstAt: 0, lastAt: 0 };
+  /** Events this process committed to the outbox and has not moved, oldest first: when and how many per insert. */
+  private backlog: { at: number; count: number }[] = [];
+  private backlogCount = 0;
+  private lastRecordedAt = 0;
 
   constructor(
     private readonly repo: Repository,
     private readonly logger: Logger,
+    private readonly pacing: AuditPacing = DEFAULT_PACING,
   ) {}
 
   record(record: AuditRecord): Promise<void> {
@@ -72,38 +86,42 @@ export class AuditLog {
     });
   }
 
-  /** Moves pending outbox rows into AuditEvent resources; concurrent callers share one run. */
+  /** Moves every pending outbox row into AuditEvent resources (before a read of the audit trail, and at shutdown). */
   materialize(): Promise<void> {
-    this.materializing ??= (async () => {
-      this.backlog = { count: 0, firstAt: 0, lastAt: 0 };
-      await this.moveAll();
-    })().finally(() => {
-      this.materializing = undefined;
-    });
-    return this.materializing;
+    return this.move(() => false);
   }
 
   start(intervalMs = 200): void {
-    this.timer = setInterval(() => {
-      if (this.backgroundMoveDue(Date.now())) {
-        this.materialize().catch((err: unknown) => this.logger.error({ err: { message: (err as Error).message } }, 'audit materialization failed'));
-      }
-    }, intervalMs);
+    this.timer = setInterval(() => this.backgroundMove(Date.now()), intervalMs);
     this.timer.unref();
-  }
-
-  /**
-   * Whether the background move should run now. An empty backlog still moves: other processes
-   * (workers, the CLI) write to the same outbox.
-   */
-  private backgroundMoveDue(now: number): boolean {
-    const { count, firstAt, lastAt } = this.backlog;
-    return count === 0 || now - lastAt >= QUIET_MS || count >= BACKLOG_LIMIT || now - firstAt >= MAX_DELAY_MS;
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.materialize();
+  }
+
+  /**
+   * Traffic paused: move everything, until traffic resumes. Sustained traffic: move only while the
+   * backlog is past its bounds. An empty backlog still moves when quiet: other processes (HTTP
+   * workers, the CLI) write to the same outbox.
+   */
+  private backgroundMove(now: number): void {
+    const quiet = now - this.lastRecordedAt >= this.pacing.quietMs;
+    if (this.backgroundMoving || !(quiet || this.overdue(now))) {
+      return;
+    }
+    const seen = this.lastRecordedAt;
+    this.backgroundMoving = true;
+    this.move(() => !this.overdue(Date.now()) && (!quiet || this.lastRecordedAt !== seen))
+      .catch((err: unknown) => this.logger.error({ err: { message: (err as Error).message } }, 'audit materialization failed'))
+      .finally(() => {
+        this.backgroundMoving = false;
+      });
+  }
+
+  private overdue(now: number): boolean {
+    return this.backlogCount > this.pacing.backlogLimit || (this.backlog.length > 0 && now - this.backlog[0].at > this.pacing.maxDelayMs);
   }
 
   private async flush(): Promise<void> {
@@ -114,8 +132,9 @@ export class AuditLog {
       try {
         // One JSON array rather than a jsonb[]: pg escapes every character of every element of an array parameter.
         await this.repo.sql.query('INSERT INTO audit_outbox (event) SELECT jsonb_array_elements($1::jsonb)', [JSON.stringify(batch.map((item) => item.event))]);
-        const now = Date.now();
-        this.backlog = { count: this.backlog.count + batch.length, firstAt: this.backlog.firstAt || now, lastAt: now };
+        this.lastRecordedAt = Date.now();
+        this.backlog.push({ at: this.lastRecordedAt, count: batch.length });
+        this.backlogCount += batch.length;
         batch.forEach((item) => item.done());
       } catch (err) {
         batch.forEach((item) => item.done(err));
@@ -124,20 +143,48 @@ export class AuditLog {
     this.flushing = false;
   }
 
-  private async moveAll(): Promise<void> {
-    let moved: number;
-    do {
-      moved = await this.repo.transaction(async (w) => {
-        const rows = await w.tx.query<{ event: AuditEvent | string }>(
-          `DELETE FROM audit_outbox WHERE seq IN (SELECT seq FROM audit_outbox ORDER BY seq LIMIT ${MATERIALIZE_BATCH} FOR UPDATE SKIP LOCKED)
-           RETURNING event`,
-        );
-        for (const row of rows) {
-          await w.createServerAuthored(typeof row.event === 'string' ? (JSON.parse(row.event) as AuditEvent) : row.event);
-        }
-        return rows.length;
-      });
-    } while (moved === MATERIALIZE_BATCH);
+  /** Moves batches, oldest first, until `enough()` or the outbox is empty; after any move already running. */
+  private move(enough: () => boolean): Promise<void> {
+    const run = this.moving.then(async () => {
+      for (let moved = MATERIALIZE_BATCH; moved === MATERIALIZE_BATCH && !enough(); ) {
+        moved = await this.moveBatch();
+      }
+    });
+    this.moving = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Moves one batch of outbox rows (any process's) and takes as many off this process's backlog, oldest first. */
+  private async moveBatch(): Promise<number> {
+    const began = Date.now();
+    const moved = await this.repo.transaction(async (w) => {
+      const rows = await w.tx.query<{ event: AuditEvent | string }>(
+        `DELETE FROM audit_outbox WHERE seq IN (SELECT seq FROM audit_outbox ORDER BY seq LIMIT ${MATERIALIZE_BATCH} FOR UPDATE SKIP LOCKED)
+         RETURNING event`,
+      );
+      for (const row of rows) {
+        await w.createServerAuthored(typeof row.event === 'string' ? (JSON.parse(row.event) as AuditEvent) : row.event);
+      }
+      return rows.length;
+    });
+    let left = moved;
+    while (left > 0 && this.backlog.length > 0) {
+      const oldest = this.backlog[0];
+      const taken = Math.min(left, oldest.count);
+      oldest.count -= taken;
+      left -= taken;
+      this.backlogCount -= taken;
+      if (oldest.count === 0) {
+        this.backlog.shift();
+      }
+    }
+    if (moved < MATERIALIZE_BATCH) {
+      // The outbox is empty (rows are any process's): what this process committed before is moved, by it or another.
+      while (this.backlog.length > 0 && this.backlog[0].at < began) {
+        this.backlogCount -= this.backlog.shift()!.count;
+      }
+    }
+    return moved;
   }
 }
 
