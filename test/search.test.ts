@@ -248,6 +248,25 @@ describe.each(BACKENDS)('FHIR search on %s', (backend) => {
     expect(await ids(`${base}&subject:identifier=${q(mrn + '|A-17')}`)).toEqual(sorted(logical, both));
   });
 
+  test('a choice element searched by one of its types (.as(T)) matches only values of that type', async () => {
+    const sys = marker('choice-as');
+    const subject = { reference: `Patient/${(await patient(sys)).id}` };
+    const condition = (extra: Record<string, unknown>) =>
+      create(server, { resourceType: 'Condition', identifier: [{ system: sys, value: String(++seq) }], subject, ...extra } as Resource);
+    const resolved = { clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'resolved' }] } };
+    const byAge = await condition({ ...resolved, abatementAge: { value: 54, unit: 'years', system: 'http://unitsofmeasure.org', code: 'a' } });
+    const byText = await condition({ ...resolved, abatementString: 'around April 9, 2013' });
+    const byDate = await condition({ onsetDateTime: '2012-05-24' });
+    const base = `Condition?identifier=${q(sys + '|')}`;
+    // Condition.abatement.as(string): the text only, not the parts of an Age.
+    expect(await ids(`${base}&abatement-string=around`)).toEqual(sorted(byText));
+    expect(await ids(`${base}&abatement-string=years`)).toEqual([]);
+    // Condition.abatement.as(Age) | .as(Range), and onset-age against a dateTime onset.
+    expect(await ids(`${base}&abatement-age=54`)).toEqual(sorted(byAge));
+    expect(await ids(`${base}&onset-age:missing=false`)).toEqual([]);
+    expect(await ids(`${base}&onset-date=2012-05`)).toEqual(sorted(byDate));
+  });
+
   test('token :in and :not-in against a value set from the R4 definitions', async () => {
     const sys = marker('token-in');
     const vital = await observation(sys, { category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] }] });

