@@ -146,6 +146,8 @@ export class FhirDefinitions {
     for (const base of bases) {
       // "Resource.meta.tag" does not match a Patient in the evaluator: root common parameters on each type.
       const expression = common ? sp.expression?.replace(/^(Resource|DomainResource)\./, `${base}.`) : sp.expression;
+      // Shared parameters (e.g. clinical-patient) list one branch per type: this type's branch.
+      const narrowed = expression ? getExpressionForResourceType(base, expression) : undefined;
       let map = this.searchParams.get(base);
       if (!map) {
         map = new Map();
@@ -156,8 +158,8 @@ export class FhirDefinitions {
         type: sp.type,
         url: sp.url,
         expression: expression ? narrowExpression(base, expression) : undefined,
-        roots: expression ? expressionRoots(base, expression) : undefined,
-        paths: expression ? compiledPaths(base, expression, structures) : undefined,
+        roots: narrowed ? expressionRoots(base, narrowed) : undefined,
+        paths: narrowed ? compilePathExpression(base, narrowed, structures) : undefined,
         target: sp.target ?? [],
         components,
       });
@@ -224,16 +226,8 @@ function compositeComponents(sp: SearchParameter, byUrl: ReadonlyMap<string, Sea
   return out.length > 1 ? out : undefined;
 }
 
-function compiledPaths(resourceType: string, expression: string, structures: StructureLookup): PathExpression | undefined {
-  const narrowed = getExpressionForResourceType(resourceType, expression);
-  return narrowed ? compilePathExpression(resourceType, narrowed, structures) : undefined;
-}
-
-function expressionRoots(resourceType: string, expression: string): string[] | undefined {
-  const narrowed = getExpressionForResourceType(resourceType, expression);
-  if (!narrowed) {
-    return undefined;
-  }
+/** The top-level elements an expression (narrowed to the type) reads, when every path in it starts at the resource. */
+function expressionRoots(resourceType: string, narrowed: string): string[] | undefined {
   const mentions = narrowed.match(new RegExp(`\\b${resourceType}\\b(\\.[a-z][A-Za-z]*)?`, 'g')) ?? [];
   if (mentions.length === 0 || mentions.some((m) => !m.includes('.'))) {
     return undefined; // the resource itself is used (e.g. resolve(), functions on it): always evaluate

@@ -32,9 +32,9 @@ const PATH_PART = /^\(?([A-Z][A-Za-z]+)((?:\.[a-z][A-Za-z0-9]*)+)(?: as ([A-Za-z
 /** Compiles an expression already narrowed to `resourceType`; undefined when it is not only paths. */
 export function compilePathExpression(resourceType: string, expression: string, structures: StructureLookup): PathExpression | undefined {
   const paths: CompiledPath[] = [];
-  for (const part of expression.split(' | ')) {
-    const m = PATH_PART.exec(part.trim());
-    if (!m || m[1] !== resourceType || (part.trim().startsWith('(') && !m[3])) {
+  for (const part of expression.split(' | ').map((p) => p.trim())) {
+    const m = PATH_PART.exec(part);
+    if (!m || m[1] !== resourceType || (part.startsWith('(') && !m[3])) {
       return undefined;
     }
     const compiled = compilePath(resourceType, m[2].slice(1).split('.'), m[3] ?? m[4], structures);
