@@ -24,7 +24,7 @@ import type { Logger } from './logger.js';
 import { schemaVersion, SCHEMA_VERSION } from './storage/migrations.js';
 import { Repository } from './storage/repository.js';
 import { SearchIndexer } from './storage/search-index.js';
-import { StatisticsRefresher } from './storage/statistics.js';
+import { TableMaintenance } from './storage/maintenance.js';
 import { AttachmentCipher } from './storage/attachment-cipher.js';
 import { createOcrProvider } from './ai/ocr-provider.js';
 import { DocumentPipeline } from './documents/pipeline.js';
@@ -41,7 +41,7 @@ import type { SqlClient } from './storage/sql.js';
 export interface App {
   koa: Koa<AppState>;
   router: FhirRouter;
-  statistics: StatisticsRefresher;
+  maintenance: TableMaintenance;
   auth: AuthServer;
   audit: AuditLog;
   /** Durable background jobs; started by whichever process runs them (API by default, or `npm run worker`). */
@@ -57,13 +57,13 @@ export interface App {
  * dispatcher, which authenticates the bearer token, applies its access policy and audits.
  */
 export async function createApp(config: Config, sql: SqlClient, defs: FhirDefinitions, logger: Logger): Promise<App> {
-  const statistics = new StatisticsRefresher(sql, logger);
+  const maintenance = new TableMaintenance(sql, logger);
   const repo = new Repository(
     sql,
     new SearchIndexer(defs, config.baseUrl),
     (resource) => assertValid(defs, resource, { unknownProfile: config.unknownProfile }),
     await AttachmentCipher.open(sql, config.encryptionKeys, (message) => logger.warn(message)),
-    (written) => statistics.recordWrites(written),
+    (written) => maintenance.recordWrites(written),
   );
   const fhir = new FhirRouter(defs, repo, {
     baseUrl: config.baseUrl,
@@ -216,6 +216,6 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
     fhirResponse(ctx, request, request.respondAsync ? await documents.asyncResponse(response, config.baseUrl) : response);
   });
 
-  return { koa, router: fhir, statistics, auth, audit, jobs, documents, models };
+  return { koa, router: fhir, maintenance, auth, audit, jobs, documents, models };
 }
 

@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   const gc = (globalThis as { gc?: GarbageCollector }).gc;
   if (gc) collectAndCompact(gc);
   const stopCollecting = gc ? collectWhenIdle(gc) : undefined;
-  app.statistics.start();
+  app.maintenance.start();
   app.audit.start();
   if (config.inProcessJobs) {
     if (sql.kind === 'pglite') {
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
       return;
     }
     stopping = true;
-    app.statistics.stop();
+    app.maintenance.stop();
     stopCollecting?.();
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     // close() stops accepting and waits for in-flight requests; idle keep-alive sockets are closed at once.

@@ -1,0 +1,74 @@
+import { createLogger } from '../src/logger.js';
+import { TableMaintenance } from '../src/storage/maintenance.js';
+import { BACKENDS, useServer } from './harness.js';
+
+/** Planner statistics upkeep on the server's real database: when ANALYZE runs, and that it does. */
+describe.each(BACKENDS)('planner statistics (%s)', (backend) => {
+  const server = useServer(backend);
+
+  const estimatedResources = async (): Promise<number> =>
+    Number((await server.sql.query<{ rows: number | string }>(`SELECT reltuples AS rows FROM pg_class WHERE oid = 'resource'::regclass`))[0].rows);
+
+  test('runs after enough writes, then waits for a fifth more data and for ten times its own duration', async () => {
+    const patients = Array.from({ length: 60 }, (_, i) => ({
+      request: { method: 'POST', url: 'Patient' },
+      resource: { resourceType: 'Patient', name: [{ family: `Statistics${i}` }] },
+    }));
+    const written = await server.request('', { method: 'POST', json: { resourceType: 'Bundle', type: 'transaction', entry: patients } });
+    expect(written.status).toBe(200);
+
+    const refresher = new TableMaintenance(server.sql, createLogger('silent'), { minWrites: 10, growth: 0.2, pauseFactor: 10 });
+    refresher.recordWrites(9);
+    expect(await refresher.refreshIfDue()).toBe(false);
+    refresher.recordWrites(1);
+    expect(await refresher.refreshIfDue()).toBe(true);
+    // ANALYZE ran: the planner's estimate of the resource table now counts the patients.
+    const resources = await estimatedResources();
+    expect(resources).toBeGreaterThanOrEqual(60);
+
+    const later = Date.now() + 3_600_000;
+    const fifth = Math.max(10, Math.ceil(0.2 * resources));
+    refresher.recordWrites(fifth - 1);
+    expect(refresher.isDue(later)).toBe(false);
+    refresher.recordWrites(1);
+    expect(refresher.isDue(later)).toBe(true);
+    // Enough written, but the run just ended: the pause (ten times the run, which took some milliseconds) is not over.
+    expect(refresher.isDue()).toBe(false);
+  });
+});
+
+describe.each(BACKENDS)('audit outbox upkeep (%s)', (backend) => {
+  const server = useServer(backend);
+
+  test('where no autovacuum runs, the outbox is vacuumed at most once a minute', async () => {
+    const [setting] = await server.sql.query<{ on: boolean }>(`SELECT current_setting('autovacuum')::boolean AS on`);
+    const vacuums = backend === 'pglite' || !setting.on;
+    const maintenance = new TableMaintenance(server.sql, createLogger('silent'));
+    const now = Date.now();
+    expect(await maintenance.vacuumOutboxIfDue(now)).toBe(vacuums);
+    expect(await maintenance.vacuumOutboxIfDue(now + 59_000)).toBe(false);
+    expect(await maintenance.vacuumOutboxIfDue(now + 60_000)).toBe(vacuums);
+  });
+
+  test('a vacuumed outbox takes the next requests\' events into the space of those it handed on', async () => {
+    const outboxBytes = async (): Promise<number> =>
+      Number((await server.sql.query<{ bytes: number | string }>(`SELECT pg_relation_size('audit_outbox') AS bytes`))[0].bytes);
+    // Audited requests fill the outbox; a read of the audit trail hands every event on to AuditEvent resources.
+    const trafficThenAuditRead = async (): Promise<void> => {
+      for (let i = 0; i < 60; i++) {
+        expect((await server.request(`Patient/outbox-${i}`)).status).toBe(404);
+      }
+      expect((await server.request('AuditEvent?_count=1')).status).toBe(200);
+    };
+    await trafficThenAuditRead();
+    const maintenance = new TableMaintenance(server.sql, createLogger('silent'));
+    const vacuumed = await maintenance.vacuumOutboxIfDue();
+    const before = await outboxBytes();
+    await trafficThenAuditRead();
+    if (vacuumed) {
+      expect(await outboxBytes()).toBe(before);
+    } else {
+      console.log('audit outbox: the database runs autovacuum, so the server does not vacuum it; growth not asserted');
+    }
+  });
+});
