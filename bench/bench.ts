@@ -43,8 +43,8 @@ async function main(argv: string[]): Promise<number> {
     const runTag = `bench-${options.seed.toString(16)}`;
 
     const ids = await benchIngest(client, report, rng, options, runTag);
-    await benchReads(client, report, rng, ids.observationIds, options.reads);
-    await benchSearches(client, report, ids.patients, options.searches);
+    await benchReads(client, report, rng, ids.observationIds, options.reads, options.warmUp);
+    await benchSearches(client, report, ids.patients, options.searches, options.warmUp);
     await benchEverything(client, report, rng, options.everythingSize, `${runTag}-everything`);
     await benchRisk(client, report, rng, options.riskObservations, options.riskBatch, `${runTag}-risk`);
     await benchCds(client, report, options.baseUrl.origin);
@@ -70,8 +70,8 @@ function printHeader(report: Report, options: BenchOptions, rssSource: RssSource
     ['seed', String(options.seed)],
     ['ingest', `${options.bundles} bundles x ${perBundle} resources (1 Patient + ${options.obsPerBundle} Observations) per phase, after 1 untimed warm-up bundle`],
     ['ingest clients', `1 (sequential), then ${CONCURRENT_INGEST_CLIENTS} (concurrent, new bundles)`],
-    ['reads', `${options.reads} at concurrency ${READ_CONCURRENCY}`],
-    ['searches', `${options.searches} per query at concurrency ${SEARCH_CONCURRENCY}`],
+    ['reads', `${options.reads} at concurrency ${READ_CONCURRENCY}${warmUpNote(options.warmUp)}`],
+    ['searches', `${options.searches} per query at concurrency ${SEARCH_CONCURRENCY}${warmUpNote(options.warmUp)}`],
     ['$everything patient', `${options.everythingSize} resources`],
     ['$risk-assess', `one patient with ${options.riskObservations} Observations; a Group of ${options.riskBatch} patients`],
     ['server RSS', describeRssSource(rssSource)],
@@ -131,6 +131,10 @@ async function warmUp(client: HttpClient, report: Report, bundle: PreparedTransa
   }
 }
 
+function warmUpNote(fraction: number): string {
+  return fraction > 0 ? `, after ${fraction * 100}% as many untimed calls` : '';
+}
+
 function rssSourceFor(options: BenchOptions): RssSource {
   if (options.pid !== undefined) return { kind: 'pid', pid: options.pid };
   if (options.metricsUrl !== undefined) {
@@ -173,6 +177,7 @@ function jsonSettings(options: BenchOptions): Record<string, FigureValue> {
     riskBatch: options.riskBatch,
     reads: options.reads,
     searches: options.searches,
+    warmUp: options.warmUp,
   };
 }
 

@@ -11,6 +11,8 @@ export interface BenchOptions {
   riskBatch: number;
   reads: number;
   searches: number;
+  /** Untimed calls before each read and search phase, as a fraction of the phase's count. */
+  warmUp: number;
   json: boolean;
   metricsUrl: URL | undefined;
   pid: number | undefined;
@@ -26,6 +28,8 @@ export const USAGE = `usage: node dist/bench/bench.js <baseUrl> [bearerToken] [o
   --risk-batch N        patients in the Group/$risk-assess batch, 0 skips (default 1000)
   --reads N             GET Observation/<id> requests, 0 skips (default 4000)
   --searches N          calls per search query, 0 skips (default 300)
+  --no-warmup           time reads and searches from the first call (default: a quarter as many
+                        calls first, reported apart, so the figures are of a warmed-up server)
   --metrics-url URL     Prometheus endpoint exposing process_resident_memory_bytes
   --pid N               read the server's VmRSS from /proc/N/status instead
   --seed N              seed for the synthetic data (default: random, printed)
@@ -50,6 +54,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     riskBatch: parseInteger('risk-batch', values['risk-batch'], 1000, 0),
     reads: parseInteger('reads', values.reads, 4000, 0),
     searches: parseInteger('searches', values.searches, 300, 0),
+    warmUp: values['no-warmup'] === true ? 0 : 0.25,
     json: values.json === true,
     metricsUrl: values['metrics-url'] === undefined ? undefined : parseHttpUrl('--metrics-url', values['metrics-url'], false),
     pid: values.pid === undefined ? undefined : parseInteger('pid', values.pid, 0, 1),
@@ -75,6 +80,7 @@ function parseCommandLine(argv: string[]) {
         pid: { type: 'string' },
         seed: { type: 'string' },
         json: { type: 'boolean' },
+        'no-warmup': { type: 'boolean' },
         help: { type: 'boolean' },
       },
     });
