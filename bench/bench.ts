@@ -43,6 +43,7 @@ async function main(argv: string[]): Promise<number> {
     const runTag = `bench-${options.seed.toString(16)}`;
 
     const ids = await benchIngest(client, report, rng, options, runTag);
+    await new Promise((resolve) => setTimeout(resolve, options.settleSeconds * 1000));
     await benchReads(client, report, rng, ids.observationIds, options.reads, options.warmUp);
     await benchSearches(client, report, ids.patients, options.searches, options.warmUp);
     await benchEverything(client, report, rng, options.everythingSize, `${runTag}-everything`);
@@ -70,6 +71,7 @@ function printHeader(report: Report, options: BenchOptions, rssSource: RssSource
     ['seed', String(options.seed)],
     ['ingest', `${options.bundles} bundles x ${perBundle} resources (1 Patient + ${options.obsPerBundle} Observations) per phase, after 1 untimed warm-up bundle`],
     ['ingest clients', `1 (sequential), then ${CONCURRENT_INGEST_CLIENTS} (concurrent, new bundles)`],
+    ['pause after ingest', `${options.settleSeconds} s`],
     ['reads', `${options.reads} at concurrency ${READ_CONCURRENCY}${warmUpNote(options.warmUp)}`],
     ['searches', `${options.searches} per query at concurrency ${SEARCH_CONCURRENCY}${warmUpNote(options.warmUp)}`],
     ['$everything patient', `${options.everythingSize} resources`],
@@ -178,6 +180,7 @@ function jsonSettings(options: BenchOptions): Record<string, FigureValue> {
     reads: options.reads,
     searches: options.searches,
     warmUp: options.warmUp,
+    settleSeconds: options.settleSeconds,
   };
 }
 

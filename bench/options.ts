@@ -13,6 +13,8 @@ export interface BenchOptions {
   searches: number;
   /** Untimed calls before each read and search phase, as a fraction of the phase's count. */
   warmUp: number;
+  /** Pause between the ingest and the reads, in seconds. */
+  settleSeconds: number;
   json: boolean;
   metricsUrl: URL | undefined;
   pid: number | undefined;
@@ -28,6 +30,8 @@ export const USAGE = `usage: node dist/bench/bench.js <baseUrl> [bearerToken] [o
   --risk-batch N        patients in the Group/$risk-assess batch, 0 skips (default 1000)
   --reads N             GET Observation/<id> requests, 0 skips (default 4000)
   --searches N          calls per search query, 0 skips (default 300)
+  --settle S            seconds to pause after the ingest, so that work it leaves the server
+                        (statistics, vacuum, deferred indexing) is not timed as reads (default 10)
   --no-warmup           time reads and searches from the first call (default: a quarter as many
                         calls first, reported apart, so the figures are of a warmed-up server)
   --metrics-url URL     Prometheus endpoint exposing process_resident_memory_bytes
@@ -55,6 +59,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     reads: parseInteger('reads', values.reads, 4000, 0),
     searches: parseInteger('searches', values.searches, 300, 0),
     warmUp: values['no-warmup'] === true ? 0 : 0.25,
+    settleSeconds: parseInteger('settle', values.settle, 10, 0),
     json: values.json === true,
     metricsUrl: values['metrics-url'] === undefined ? undefined : parseHttpUrl('--metrics-url', values['metrics-url'], false),
     pid: values.pid === undefined ? undefined : parseInteger('pid', values.pid, 0, 1),
@@ -81,6 +86,7 @@ function parseCommandLine(argv: string[]) {
         seed: { type: 'string' },
         json: { type: 'boolean' },
         'no-warmup': { type: 'boolean' },
+        settle: { type: 'string' },
         help: { type: 'boolean' },
       },
     });

@@ -6,6 +6,7 @@ import { BACKENDS, useServer } from './harness.js';
 describe.each(BACKENDS)('planner statistics (%s)', (backend) => {
   const server = useServer(backend);
 
+  const patientWrites = (count: number): Map<string, number> => new Map([['Patient', count]]);
   const estimatedResources = async (): Promise<number> =>
     Number((await server.sql.query<{ rows: number | string }>(`SELECT reltuples AS rows FROM pg_class WHERE oid = 'resource'::regclass`))[0].rows);
 
@@ -18,9 +19,9 @@ describe.each(BACKENDS)('planner statistics (%s)', (backend) => {
     expect(written.status).toBe(200);
 
     const refresher = new TableMaintenance(server.sql, createLogger('silent'), { minWrites: 10, growth: 0.2, pauseFactor: 10 });
-    refresher.recordWrites(9);
+    refresher.recordWrites(patientWrites(9));
     expect(await refresher.refreshIfDue()).toBe(false);
-    refresher.recordWrites(1);
+    refresher.recordWrites(patientWrites(1));
     expect(await refresher.refreshIfDue()).toBe(true);
     // ANALYZE ran: the planner's estimate of the resource table now counts the patients.
     const resources = await estimatedResources();
@@ -28,12 +29,35 @@ describe.each(BACKENDS)('planner statistics (%s)', (backend) => {
 
     const later = Date.now() + 3_600_000;
     const fifth = Math.max(10, Math.ceil(0.2 * resources));
-    refresher.recordWrites(fifth - 1);
+    refresher.recordWrites(patientWrites(fifth - 1));
     expect(refresher.isDue(later)).toBe(false);
-    refresher.recordWrites(1);
+    refresher.recordWrites(patientWrites(1));
     expect(refresher.isDue(later)).toBe(true);
     // Enough written, but the run just ended: the pause (ten times the run, which took some milliseconds) is not over.
     expect(refresher.isDue()).toBe(false);
+  });
+
+  test('a resource type written as many times as the statistics give it rows makes a run due at once', async () => {
+    const basics = Array.from({ length: 40 }, (_, i) => ({
+      request: { method: 'POST', url: 'Basic' },
+      resource: { resourceType: 'Basic', code: { text: `statistics ${i}` } },
+    }));
+    expect((await server.request('', { method: 'POST', json: { resourceType: 'Bundle', type: 'transaction', entry: basics } })).status).toBe(200);
+    // A pause of a thousand times the run: the growth of the whole database cannot make a run due in this test.
+    const maintenance = new TableMaintenance(server.sql, createLogger('silent'), { minWrites: 10, growth: 0, pauseFactor: 1000 });
+    maintenance.recordWrites(new Map([['Basic', 40]]));
+    expect(await maintenance.refreshIfDue()).toBe(true);
+    const [{ basic }] = await server.sql.query<{ basic: number | string }>(`SELECT count(*) AS basic FROM resource WHERE resource_type = 'Basic'`);
+
+    // The statistics now count the Basics: fewer new ones than that leave the run waiting for its pause…
+    maintenance.recordWrites(new Map([['Basic', Number(basic) - 1], ['Flag', 9]]));
+    expect(maintenance.isDue()).toBe(false);
+    // …as many make it due, and so do minWrites of a type the statistics have not seen.
+    maintenance.recordWrites(new Map([['Basic', 1]]));
+    expect(maintenance.isDue()).toBe(true);
+    expect(await maintenance.refreshIfDue()).toBe(true);
+    maintenance.recordWrites(new Map([['Flag', 10]]));
+    expect(maintenance.isDue()).toBe(true);
   });
 });
 

@@ -66,7 +66,7 @@ export class Repository {
     private readonly validate: Validate,
     private readonly cipher: AttachmentCipher,
     /** Told how many resources each committed transaction wrote (planner statistics upkeep). */
-    private readonly onCommit: (written: number) => void = () => undefined,
+    private readonly onCommit: (written: ReadonlyMap<string, number>) => void = () => undefined,
   ) {}
 
   /** Hooks run inside the transaction of every write, after it is prepared (jobs that must start with it). */
@@ -177,7 +177,7 @@ export class Repository {
 
   /** Runs fn in one transaction with a writer that batches all its writes into a few statements at the end. */
   async transaction<T>(fn: (writer: Writer) => Promise<T>): Promise<T> {
-    let written = 0;
+    let written: ReadonlyMap<string, number> = new Map();
     const result = await this.sql.transaction(async (tx) => {
       const writer = new Writer(tx, this);
       const value = await fn(writer);
@@ -185,7 +185,7 @@ export class Repository {
       written = writer.written;
       return value;
     });
-    if (written > 0) {
+    if (written.size > 0) {
       this.onCommit(written);
     }
     return result;
@@ -379,8 +379,8 @@ export class Writer {
   private readonly pending: PreparedWrite[] = [];
   private readonly pendingKeys = new Set<string>();
   readonly now = new Date().toISOString();
-  /** Resources written so far (flushed) in this transaction. */
-  written = 0;
+  /** Resources written so far (flushed) in this transaction, by type. */
+  readonly written = new Map<string, number>();
 
   constructor(
     readonly tx: SqlExecutor,
@@ -510,7 +510,9 @@ export class Writer {
     if (writes.length === 0) {
       return;
     }
-    this.written += writes.length;
+    for (const w of writes) {
+      this.written.set(w.resourceType, (this.written.get(w.resourceType) ?? 0) + 1);
+    }
     const types = writes.map((w) => w.resourceType);
     const ids = writes.map((w) => w.id);
     const versions = writes.map((w) => w.versionId);
