@@ -133,8 +133,8 @@ async function warmUp(client: HttpClient, report: Report, bundle: PreparedTransa
   }
 }
 
-function warmUpNote(fraction: number): string {
-  return fraction > 0 ? `, after ${fraction * 100}% as many untimed calls` : '';
+function warmUpNote(warmUp: boolean): string {
+  return warmUp ? ', after as many untimed calls' : '';
 }
 
 function rssSourceFor(options: BenchOptions): RssSource {
@@ -179,7 +179,7 @@ function jsonSettings(options: BenchOptions): Record<string, FigureValue> {
     riskBatch: options.riskBatch,
     reads: options.reads,
     searches: options.searches,
-    warmUp: options.warmUp,
+    warmUp: options.warmUp ? 'as many calls' : 'none',
     settleSeconds: options.settleSeconds,
   };
 }

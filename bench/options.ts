@@ -11,8 +11,8 @@ export interface BenchOptions {
   riskBatch: number;
   reads: number;
   searches: number;
-  /** Untimed calls before each read and search phase, as a fraction of the phase's count. */
-  warmUp: number;
+  /** As many untimed calls before each read and search phase as it times. */
+  warmUp: boolean;
   /** Pause between the ingest and the reads, in seconds. */
   settleSeconds: number;
   json: boolean;
@@ -32,7 +32,7 @@ export const USAGE = `usage: node dist/bench/bench.js <baseUrl> [bearerToken] [o
   --searches N          calls per search query, 0 skips (default 300)
   --settle S            seconds to pause after the ingest, so that work it leaves the server
                         (statistics, vacuum, deferred indexing) is not timed as reads (default 10)
-  --no-warmup           time reads and searches from the first call (default: a quarter as many
+  --no-warmup           time reads and searches from the first call (default: as many untimed
                         calls first, reported apart, so the figures are of a warmed-up server)
   --metrics-url URL     Prometheus endpoint exposing process_resident_memory_bytes
   --pid N               read the server's VmRSS from /proc/N/status instead
@@ -58,7 +58,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     riskBatch: parseInteger('risk-batch', values['risk-batch'], 1000, 0),
     reads: parseInteger('reads', values.reads, 4000, 0),
     searches: parseInteger('searches', values.searches, 300, 0),
-    warmUp: values['no-warmup'] === true ? 0 : 0.25,
+    warmUp: values['no-warmup'] !== true,
     settleSeconds: parseInteger('settle', values.settle, 10, 0),
     json: values.json === true,
     metricsUrl: values['metrics-url'] === undefined ? undefined : parseHttpUrl('--metrics-url', values['metrics-url'], false),

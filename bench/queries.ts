@@ -14,7 +14,7 @@ export async function benchReads(
   rng: Random,
   observationIds: readonly string[],
   count: number,
-  warmUp: number,
+  warmUp: boolean,
 ): Promise<void> {
   report.section(`2. Read by id: GET Observation/<id>, concurrency ${READ_CONCURRENCY}`);
   if (count === 0) {
@@ -32,7 +32,7 @@ export async function benchReads(
     if (parseResourceType(response.body) !== 'Observation') throw new ResponseError('200 but the body is not an Observation');
     return response.ms;
   };
-  await warmUpFirst(report, 'read', '', Math.round(warmUp * count), READ_CONCURRENCY, () => read(rng.pick(observationIds)));
+  await warmUpFirst(report, 'read', '', warmUp ? count : 0, READ_CONCURRENCY, () => read(rng.pick(observationIds)));
   const targets = Array.from({ length: count }, () => rng.pick(observationIds));
   const result = await runPool(count, READ_CONCURRENCY, (i) => read(targets[i]));
 
@@ -71,7 +71,7 @@ export async function benchSearches(
   report: Report,
   patients: readonly PatientRef[],
   count: number,
-  warmUp: number,
+  warmUp: boolean,
 ): Promise<void> {
   report.section(`3. Searches, ${count} calls each, concurrency ${SEARCH_CONCURRENCY}`);
   if (count === 0) {
@@ -93,7 +93,7 @@ export async function benchSearches(
       if (i === 0) firstCallEntries ??= bundle.entry?.length ?? 0;
       return response.ms;
     };
-    await warmUpFirst(report, query.key, '  ', Math.round(warmUp * count), SEARCH_CONCURRENCY, search);
+    await warmUpFirst(report, query.key, '  ', warmUp ? count : 0, SEARCH_CONCURRENCY, search);
     const result = await runPool(count, SEARCH_CONCURRENCY, search);
 
     report.latencies(query.key, '  ', result, [50, 95]);
