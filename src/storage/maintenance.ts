@@ -40,7 +40,6 @@ const OUTBOX_VACUUM_INTERVAL_MS = 60_000;
  * all-visible for index-only scans, and the audit outbox is vacuumed on its own, more often.
  */
 export class TableMaintenance {
-  private written = 0;
   /** Resources written since the last run, by type. */
   private writtenByType = new Map<string, number>();
   /** Rows of each resource type as the statistics of the last run have them (types they do not list: none). */
@@ -64,7 +63,6 @@ export class TableMaintenance {
   recordWrites(byType: ReadonlyMap<string, number>): void {
     const outgrown = this.typeOutgrewStatistics();
     for (const [type, count] of byType) {
-      this.written += count;
       this.writtenByType.set(type, (this.writtenByType.get(type) ?? 0) + count);
     }
     if (!outgrown && this.typeOutgrewStatistics()) {
@@ -73,12 +71,12 @@ export class TableMaintenance {
   }
 
   start(intervalMs = 5_000): void {
-    this.written = this.pacing.minWrites; // a database written by an earlier run may never have been analysed
     this.tick = async (): Promise<void> => {
       await this.vacuumOutboxIfDue();
       await this.refreshIfDue();
     };
-    void this.tick();
+    // A database written by an earlier run may never have been analysed.
+    void this.vacuumOutboxIfDue().then(() => this.refresh());
     this.timer = setInterval(() => void this.tick?.(), intervalMs);
     this.timer.unref();
   }
@@ -90,7 +88,11 @@ export class TableMaintenance {
 
   isDue(now = Date.now()): boolean {
     const { resources, endedAt, tookMs } = this.last;
-    const grown = this.written >= Math.max(this.pacing.minWrites, this.pacing.growth * resources) && now >= endedAt + this.pacing.pauseFactor * tookMs;
+    let written = 0;
+    for (const count of this.writtenByType.values()) {
+      written += count;
+    }
+    const grown = written >= Math.max(this.pacing.minWrites, this.pacing.growth * resources) && now >= endedAt + this.pacing.pauseFactor * tookMs;
     return !this.running && (grown || this.typeOutgrewStatistics());
   }
 
@@ -112,11 +114,11 @@ export class TableMaintenance {
   }
 
   async refreshIfDue(): Promise<boolean> {
-    if (!this.isDue()) {
-      return false;
-    }
+    return this.isDue() ? this.refresh() : false;
+  }
+
+  private async refresh(): Promise<boolean> {
     this.running = true;
-    this.written = 0;
     this.writtenByType.clear();
     const began = Date.now();
     try {
@@ -147,11 +149,14 @@ export class TableMaintenance {
    * so without it the table grows by the whole request history. Paced by time, since reads write it too.
    */
   async vacuumOutboxIfDue(now = Date.now()): Promise<boolean> {
-    if (now < this.outboxVacuumedAt + OUTBOX_VACUUM_INTERVAL_MS || !(await this.withoutAutovacuum())) {
+    if (now < this.outboxVacuumedAt + OUTBOX_VACUUM_INTERVAL_MS) {
       return false;
     }
     this.outboxVacuumedAt = now;
     try {
+      if (!(await this.withoutAutovacuum())) {
+        return false;
+      }
       await this.sql.query('VACUUM audit_outbox');
       return true;
     } catch (err) {
