@@ -61,11 +61,13 @@ export class TableMaintenance {
 
   /** Called by the repository after each committed transaction, with the resources it wrote by type. */
   recordWrites(byType: ReadonlyMap<string, number>): void {
-    const outgrown = this.typeOutgrewStatistics();
+    let outgrew = false;
     for (const [type, count] of byType) {
-      this.writtenByType.set(type, (this.writtenByType.get(type) ?? 0) + count);
+      const before = this.writtenByType.get(type) ?? 0;
+      this.writtenByType.set(type, before + count);
+      outgrew ||= before < this.statisticsRows(type) && before + count >= this.statisticsRows(type);
     }
-    if (!outgrown && this.typeOutgrewStatistics()) {
+    if (outgrew) {
       void this.tick?.();
     }
   }
@@ -106,11 +108,16 @@ export class TableMaintenance {
    */
   private typeOutgrewStatistics(): boolean {
     for (const [type, count] of this.writtenByType) {
-      if (count >= Math.max(this.pacing.minWrites, this.analyzedTypes.get(type) ?? 0)) {
+      if (count >= this.statisticsRows(type)) {
         return true;
       }
     }
     return false;
+  }
+
+  /** The rows of a type as the last statistics have them, and at least minWrites. */
+  private statisticsRows(type: string): number {
+    return Math.max(this.pacing.minWrites, this.analyzedTypes.get(type) ?? 0);
   }
 
   async refreshIfDue(): Promise<boolean> {

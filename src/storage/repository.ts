@@ -65,7 +65,7 @@ export class Repository {
     private readonly indexer: SearchIndexer,
     private readonly validate: Validate,
     private readonly cipher: AttachmentCipher,
-    /** Told how many resources each committed transaction wrote (planner statistics upkeep). */
+    /** Told how many resources of each type each committed transaction wrote (planner statistics upkeep). */
     private readonly onCommit: (written: ReadonlyMap<string, number>) => void = () => undefined,
   ) {}
 
