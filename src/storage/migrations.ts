@@ -228,6 +228,41 @@ const MIGRATIONS: readonly string[] = [
   DROP INDEX job_due_idx;
   CREATE INDEX job_due_idx ON job (priority, run_after, id) WHERE status IN ('queued', 'running');
   `,
+  `
+  -- A search with two filters (Observation?patient=…&code=…) is answered either by probing the second
+  -- filter for each candidate of the first, or by hashing every row of the second. The planner picks
+  -- by estimate, and both ways must be cheap.
+  --
+  -- The estimate: the planner takes resource_type, code, system and value as independent, and they are
+  -- not (a LOINC code occurs in one parameter of one type). Once AuditEvents (eight tokens each) made
+  -- up most of the table, an Observation code held by 810 rows was estimated at 2, and a patient's
+  -- search by code was driven from every Observation with that code (5 ms instead of 1).
+  CREATE STATISTICS sp_token_value_stats (mcv) ON resource_type, code, system, value FROM sp_token;
+
+  -- The probe: the per-resource indexes carry the values, so a candidate is checked from the index
+  -- alone (and a sort by date reads its key the same way). Each replaces its prefix.
+  DROP INDEX sp_token_res_idx;
+  CREATE INDEX sp_token_res_idx ON sp_token (resource_type, id, code, value, system);
+  DROP INDEX sp_string_res_idx;
+  CREATE INDEX sp_string_res_idx ON sp_string (resource_type, id, code, norm);
+  DROP INDEX sp_date_res_idx;
+  CREATE INDEX sp_date_res_idx ON sp_date (resource_type, id, code, low, high);
+  DROP INDEX sp_number_res_idx;
+  CREATE INDEX sp_number_res_idx ON sp_number (resource_type, id, code, value);
+  DROP INDEX sp_quantity_res_idx;
+  CREATE INDEX sp_quantity_res_idx ON sp_quantity (resource_type, id, code, value);
+  DROP INDEX sp_reference_res_idx;
+  CREATE INDEX sp_reference_res_idx ON sp_reference (resource_type, id, code, target_id, target_type);
+  DROP INDEX sp_uri_res_idx;
+  CREATE INDEX sp_uri_res_idx ON sp_uri (resource_type, id, code, value);
+
+  -- The hash: the token value index carries the id, as HAPI FHIR's token indexes carry the resource
+  -- id, so the 810 rows are read from the index (0.2 ms) rather than from the table (1.5 ms). It costs
+  -- space: the index can no longer fold repeated values (AuditEvents repeat theirs), 2 MB -> 20 MB for
+  -- 170,000 tokens in the benchmark's data.
+  DROP INDEX sp_token_value_idx;
+  CREATE INDEX sp_token_value_idx ON sp_token (resource_type, code, value, system) INCLUDE (id);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
