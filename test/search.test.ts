@@ -1,4 +1,4 @@
-import type { Resource } from '@medplum/fhirtypes';
+import type { DocumentReference, Resource } from '@medplum/fhirtypes';
 import { BACKENDS, create, useServer, type TestResponse } from './harness.js';
 
 /**
@@ -478,6 +478,33 @@ describe.each(BACKENDS)('FHIR search on %s', (backend) => {
     expect(rev.body.total).toBe(1); // includes are not counted
     const revIter = await search(`Organization?_id=${org.id}&_revinclude=Patient:organization&_revinclude:iterate=Observation:subject`);
     expect(includeKeys(revIter)).toEqual([`Observation/${o1.id}`, `Observation/${o2.id}`, `Patient/${p.id}`].sort());
+  });
+
+  test('entries, matched or included, hold each resource as a read returns it, document content decrypted', async () => {
+    const sys = marker('entries');
+    const p = await patient(sys, { name: [{ family: 'Entrée', given: ['Zoë'] }] });
+    const o = await observation(sys, { subject: { reference: `Patient/${p.id}` }, valueString: 'quote " backslash \\ line\nend' });
+    const doc = await create(server, {
+      resourceType: 'DocumentReference',
+      status: 'current',
+      subject: { reference: `Patient/${p.id}` },
+      type: { coding: [{ system: sys, code: 'note' }] },
+      content: [{ attachment: { contentType: 'text/plain', data: Buffer.from('sealed at rest').toString('base64') } }],
+    } as Resource);
+    const asRead = async (type: string, id: string): Promise<unknown> => (await server.request(`${type}/${id}`)).body;
+    const bundle = await search(`Observation?code=${q(sys + '|')}&_include=Observation:subject&_revinclude=DocumentReference:subject`);
+    expect(matchIds(bundle)).toEqual([o.id]);
+    const entries = await search(`Patient?_id=${p.id}&_revinclude=Observation:subject&_revinclude=DocumentReference:subject`);
+    const documents = await search(`DocumentReference?subject=Patient/${p.id}`);
+    expect(matchIds(documents)).toEqual([doc.id]);
+    for (const entry of [...bundle.body.entry, ...entries.body.entry, ...documents.body.entry] as { fullUrl: string; resource: Resource & { id: string } }[]) {
+      expect(entry.fullUrl).toBe(`${server.base}/${entry.resource.resourceType}/${entry.resource.id}`);
+      expect(entry.resource).toEqual(await asRead(entry.resource.resourceType, entry.resource.id));
+    }
+    const found = (entries.body.entry as { resource: Resource }[]).map((e) => e.resource);
+    expect(found.map((r) => r.resourceType).sort()).toEqual(['DocumentReference', 'Observation', 'Patient']);
+    const attachment = (found.find((r) => r.resourceType === 'DocumentReference') as DocumentReference).content[0].attachment;
+    expect(Buffer.from(attachment.data ?? '', 'base64').toString()).toBe('sealed at rest');
   });
 
   test('_sort on multiple keys, descending with "-"', async () => {
