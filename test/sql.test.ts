@@ -25,6 +25,11 @@ describe.each(BACKENDS)('SQL statements (%s)', (backend) => {
       expect(prepared).toHaveLength(1);
       expect(Number(prepared[0].custom_plans)).toBe(8);
       expect(Number(prepared[0].generic_plans)).toBe(0);
+      // PostgreSQL may keep using custom plans of its own accord; these connections are told to, always.
+      const [setting] = await sql.query<{ mode: string }>('SELECT current_setting($1) AS mode', ['plan_cache_mode'], { customPlan: true });
+      expect(setting.mode).toBe('force_custom_plan');
+      const [other] = await sql.query<{ mode: string }>('SELECT current_setting($1) AS mode', ['plan_cache_mode']);
+      expect(other.mode).toBe('auto');
     } finally {
       await sql.close();
     }
