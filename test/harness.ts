@@ -33,7 +33,8 @@ export const SHARED_DATA = join(process.cwd(), '..', 'shared', 'data');
 export const hasSharedData = (sub: string): boolean => existsSync(join(SHARED_DATA, sub));
 
 let definitions: FhirDefinitions | undefined;
-function defs(): FhirDefinitions {
+/** The R4 definitions every test server uses, loaded (and indexed into @medplum/core) on first call. */
+export function defs(): FhirDefinitions {
   definitions ??= new FhirDefinitions(join(process.cwd(), 'profiles'));
   return definitions;
 }

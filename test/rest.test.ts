@@ -152,6 +152,36 @@ describe.each(BACKENDS)('FHIR REST interactions on %s', (backend) => {
     expect((await server.request(`Patient/${created.id}`)).body.meta.versionId).toBe(version);
   });
 
+  test('FHIRPath Patch: the narrative by its element name div, and a delete that empties an element removes it', async () => {
+    const div = (text: string) => `<div xmlns="http://www.w3.org/1999/xhtml">${text}</div>`;
+    const created = await create(server, {
+      resourceType: 'Patient',
+      text: { status: 'generated', div: div('Ada') },
+      identifier: [{ system: 'urn:example:mrn', value: 'a.div' }],
+      contact: [{ name: { text: 'Bo' }, telecom: [{ system: 'phone', value: '555-0101' }] }],
+    });
+    const op = (type: string, path: string, value?: object) => ({
+      name: 'operation',
+      part: [{ name: 'type', valueCode: type }, { name: 'path', valueString: path }, ...(value ? [{ name: 'value', ...value }] : [])],
+    });
+    const res = await server.request(`Patient/${created.id}`, {
+      method: 'PATCH',
+      json: {
+        resourceType: 'Parameters',
+        parameter: [
+          op('replace', 'Patient.text.div', { valueString: div('Ada Ng') }),
+          // ".div" inside a string literal is text, not a member.
+          op('delete', "Patient.identifier.where(value = 'a.div')"),
+          op('delete', 'Patient.contact[0].name.text'),
+        ],
+      },
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.text).toEqual({ status: 'generated', div: div('Ada Ng') });
+    expect(res.body.identifier).toBeUndefined();
+    expect(res.body.contact).toEqual([{ telecom: [{ system: 'phone', value: '555-0101' }] }]);
+  });
+
   test('PATCH entries in a transaction: JSON Patch in a Binary and FHIRPath Patch as Parameters', async () => {
     const created = await create(server, patient);
     const other = await create(server, patient);

@@ -44,7 +44,7 @@ function apply(resource: Json, op: ParametersParameter, n: number): void {
   const fail = (text: string): FhirError => new FhirError(422, [issue('processing', `FHIRPath Patch operation ${n} (${type} at ${path}): ${text}`)]);
   let nodes: PathNode[];
   try {
-    nodes = fhirpath.evaluate(resource, path, {}, r4model, { resolveInternalTypes: false }) as PathNode[];
+    nodes = fhirpath.evaluate(resource, quoteDivMembers(path), {}, r4model, { resolveInternalTypes: false }) as PathNode[];
   } catch (err) {
     throw badRequest(`Operation ${n}: invalid FHIRPath "${path}": ${(err as Error).message}`);
   }
@@ -97,6 +97,15 @@ function apply(resource: Json, op: ParametersParameter, n: number): void {
   }
 }
 
+/**
+ * FHIRPath reserves `div` for integer division, yet Narrative.div is an element: clients (and HL7's
+ * own FHIRPath Patch test cases) write `Patient.text.div`, which fhirpath.js refuses to parse.
+ * After a dot it can only name a member, so it is read as the delimited identifier `div`.
+ */
+function quoteDivMembers(path: string): string {
+  return path.replace(/('(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`)|\.div\b/g, (_match: string, literal?: string) => literal ?? '.`div`');
+}
+
 function single(nodes: PathNode[], fail: (text: string) => FhirError): PathNode {
   if (nodes.length !== 1) throw fail(`the path must select exactly one element, it selected ${nodes.length}`);
   return nodes[0];
@@ -119,6 +128,9 @@ function remove(node: PathNode): void {
   } else {
     delete parent[name];
   }
+  // An element with neither value nor children is not FHIR (ele-1): one the delete emptied goes too.
+  const holder = node.parentResNode;
+  if (holder?.parentResNode && holder.propName && Object.keys(parent).length === 0) remove(holder);
 }
 
 /** The list a path selects: all nodes are items of one array (an empty list when the element is absent is not allowed). */
