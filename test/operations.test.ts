@@ -200,6 +200,49 @@ describe.each(BACKENDS)('FHIR operations on %s', (backend) => {
       ]);
     });
 
+    test('an element present with nothing in it (empty object, array or string) is an error wherever it is, and a write of it is refused', async () => {
+      const resource = {
+        resourceType: 'Patient',
+        maritalStatus: {},
+        name: [{ family: 'Hollow', _family: {}, given: ['A', ''], period: {} }],
+        contact: [{ name: { text: 'Bo' }, telecom: [] }],
+        birthDate: '',
+      };
+      const res = await server.request('Patient/$validate', { method: 'POST', json: resource });
+      const structure = res.body.issue.filter((i: any) => i.severity === 'error' && i.code === 'structure').map((i: any) => `${i.expression[0]}: ${i.details.text.split(':')[0]}`);
+      // (An empty string in a list is also reported by the validator library, in its own words.)
+      expect(structure).toEqual(
+        expect.arrayContaining([
+          'Patient.maritalStatus: An element must have a value or children (ele-1)',
+          'Patient.name[0].family: An element must have a value or children (ele-1)',
+          'Patient.name[0].given[1]: A primitive value cannot be an empty string',
+          'Patient.name[0].period: An element must have a value or children (ele-1)',
+          'Patient.contact[0].telecom: An array cannot be empty',
+          'Patient.birthDate: A primitive value cannot be an empty string',
+        ]),
+      );
+      const written = await server.request('Patient', { method: 'POST', json: resource });
+      expect(written.status).toBe(422);
+      expect((await server.request('Patient?family:exact=Hollow')).body.total).toBe(0);
+    });
+
+    test('a resource id, of the resource or of one inside it, has the form of an id; an element id is any string', async () => {
+      const errorsOf = async (resource: Record<string, unknown>): Promise<string[]> =>
+        (await server.request(`${resource.resourceType}/$validate`, { method: 'POST', json: resource })).body.issue
+          .filter((i: any) => i.severity === 'error')
+          .map((i: any) => i.expression[0]);
+      const organization = (id: string) => ({ resourceType: 'Organization', id, name: 'Contained' });
+      expect(await errorsOf({ resourceType: 'Location', id: '/foobar==' })).toEqual(['Location.id']);
+      expect(await errorsOf({ resourceType: 'Location', id: 'x'.repeat(65) })).toEqual(['Location.id']);
+      expect(await errorsOf({ resourceType: 'Location', id: 'a-1.B', contained: [organization('org_1')], managingOrganization: { reference: '#org_1' } })).toEqual([
+        'Location.contained[0].id',
+      ]);
+      expect(await errorsOf({ resourceType: 'Bundle', type: 'collection', entry: [{ resource: organization('org 2') }] })).toEqual(['Bundle.entry[0].resource.id']);
+      expect(await errorsOf({ resourceType: 'Location', id: 'x'.repeat(64), name: 'Ward', _name: { id: '/any thing==' } })).toEqual([]);
+      const written = await server.request('Location', { method: 'POST', json: { resourceType: 'Location', name: 'Refused', contained: [organization('org_1')], managingOrganization: { reference: '#org_1' } } });
+      expect(written.status).toBe(422);
+    });
+
     test('mode=update with an id mismatch is a 400', async () => {
       const p = await create(server, { resourceType: 'Patient', name: [{ family: 'Mode' }] });
       const bad = await server.request(`Patient/${p.id}/$validate`, {

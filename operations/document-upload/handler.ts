@@ -19,7 +19,8 @@ const DOCUMENT_TYPES: Record<string, string> = {
 /** DocumentReference/$upload: a document in, Binary + DocumentReference stored, the pipeline started, 202 to poll. */
 export async function handler(ctx: OperationContext): Promise<FhirResponse> {
   const file = ctx.params.parameter?.find((p) => p.name === 'file')?.valueAttachment;
-  if (!file || file.data === undefined) {
+  // An empty file comes as an Attachment of size 0 without data, and is refused below for what it is.
+  if (!file || (file.data === undefined && file.size !== 0)) {
     throw badRequest('$upload needs a "file" parameter: an Attachment with data (or a form file field named "file")', 'file');
   }
   const subject = subjectReference(paramValue(ctx.params, 'patient'), paramValue(ctx.params, 'practitioner'));
@@ -31,7 +32,7 @@ export async function handler(ctx: OperationContext): Promise<FhirResponse> {
   }
   // The subject must exist and be within the caller's reach (a 404 or 403 otherwise).
   await ctx.router.handle({ ...ctx.request, method: 'GET', path: subject.reference!, query: [], body: undefined }, ctx.scope);
-  const bytes = Buffer.from(file.data, 'base64');
+  const bytes = Buffer.from(file.data ?? '', 'base64');
   // The stored Binary's full check (size, readable PDF) runs in the write hook; here only the real type is needed.
   const mediaType = sniffMediaType(bytes);
   if (!mediaType) {

@@ -21,10 +21,11 @@ export async function handler(ctx: OperationContext): Promise<Observation> {
     if (current.status !== 'preliminary') {
       throw badRequest(`Observation/${ctx.id} is ${current.status}: only preliminary (extracted, unreviewed) values are reviewed`);
     }
-    const tags = (current.meta?.tag ?? []).filter((t) => !(t.system === REVIEW_TAG.system && t.code === REVIEW_TAG.code));
+    const { tag, ...meta } = current.meta ?? {};
+    const tags = (tag ?? []).filter((t) => !(t.system === REVIEW_TAG.system && t.code === REVIEW_TAG.code));
     const next: Observation = {
       ...current,
-      meta: { ...current.meta, tag: tags },
+      meta: tags.length > 0 ? { ...meta, tag: tags } : meta,
       status: 'final',
       ...(decision === 'correct' ? { valueQuantity: { ...current.valueQuantity, ...corrected } } : {}),
     };

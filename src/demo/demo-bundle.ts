@@ -515,7 +515,7 @@ interface PractitionerRow {
   npi: string;
   family: string;
   given: string;
-  prefix: string[];
+  prefix?: string[];
   suffix: string[];
   gender: Gender;
   qualification: string;
@@ -537,7 +537,6 @@ const PRACTITIONERS: readonly PractitionerRow[] = [
     npi: '1999000029',
     family: 'Osei',
     given: 'Samuel',
-    prefix: [],
     suffix: ['RN'],
     gender: 'male',
     qualification: 'Registered Nurse (RN)',
@@ -551,7 +550,7 @@ function buildPractitioner(row: PractitionerRow): Practitioner {
     meta: meta(),
     identifier: [{ system: NPI_SYSTEM, value: row.npi }],
     active: true,
-    name: [{ use: 'official', family: row.family, given: [row.given], prefix: row.prefix, suffix: row.suffix }],
+    name: [{ use: 'official', family: row.family, given: [row.given], ...(row.prefix ? { prefix: row.prefix } : {}), suffix: row.suffix }],
     telecom: [{ system: 'email', value: `${row.given}.${row.family}@hospital.example.com`.toLowerCase(), use: 'work' }],
     gender: row.gender,
     qualification: [{ code: { text: row.qualification }, issuer: ORG_REF }],

@@ -68,7 +68,8 @@ async function assertPdfReadable(bytes: Uint8Array, where: string): Promise<void
 /** The document bytes a resource carries inline, with where they are (for messages). */
 export function inlineDocuments(resource: Resource): { attachment: Attachment | Binary; bytes: Buffer; where: string }[] {
   if (resource.resourceType === 'Binary') {
-    return resource.data !== undefined ? [{ attachment: resource, bytes: Buffer.from(resource.data, 'base64'), where: 'Binary.data' }] : [];
+    // A Binary's data is its content: without data it is empty, which a declared document may not be.
+    return [{ attachment: resource, bytes: Buffer.from(resource.data ?? '', 'base64'), where: 'Binary.data' }];
   }
   if (resource.resourceType === 'DocumentReference') {
     return ((resource as DocumentReference).content ?? []).flatMap((c, i) =>

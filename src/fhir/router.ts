@@ -454,8 +454,13 @@ export class FhirRouter {
       if (type !== 'Binary') {
         throw new FhirError(415, [issue('not-supported', `Unsupported Content-Type "${req.contentType}": send application/fhir+json`)]);
       }
-      // A Binary in its native form (R4 §2.42.1): the bytes are the content, the headers its metadata.
-      const binary: Binary = { resourceType: 'Binary', ...(id ? { id } : {}), contentType: req.contentType ?? 'application/octet-stream', data: body.toString('base64') };
+      // A Binary in its native form (R4 §2.42.1): the bytes are the content, the headers its metadata. No bytes, no data (FHIR has no empty base64Binary).
+      const binary: Binary = {
+        resourceType: 'Binary',
+        ...(id ? { id } : {}),
+        contentType: req.contentType ?? 'application/octet-stream',
+        ...(body.length > 0 ? { data: body.toString('base64') } : {}),
+      };
       if (req.securityContext) {
         binary.securityContext = { reference: req.securityContext };
       }

@@ -21,6 +21,7 @@ export function validate(defs: FhirDefinitions, resource: Resource, options: Val
   if (!defs.isResourceType(resource.resourceType)) {
     return [{ severity: 'error', code: 'invalid', details: { text: `Unknown resource type "${resource.resourceType}"` }, expression: ['resourceType'] }];
   }
+  issues.push(...structureIssues(resource, resource.resourceType));
   const checked = withBase64StandIns(resource) as Resource;
   issues.push(...withoutStricterThanR4(resource, medplumIssues(checked)));
   issues.push(...checkRequiredBindings(resource));
@@ -46,6 +47,46 @@ export function validate(defs: FhirDefinitions, resource: Resource, options: Val
     const key = `${i.severity}|${i.expression?.join()}|${i.details?.text ?? i.diagnostics}`;
     return !seen.has(key) && seen.add(key) !== undefined;
   });
+}
+
+/** Resource.id is an `id` (datatypes.html); an element's id is any string. */
+const RESOURCE_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+
+/**
+ * Structure rules Medplum's validator does not check: those of FHIR's JSON form (json.html) that
+ * say an element is there with nothing in it (no empty object, ele-1; no empty array; no empty
+ * string as a primitive value; it finds an empty object only as an array item), and the form of
+ * the id of every resource in the tree (contained, in a Bundle or a Parameters), which it reads as
+ * a plain string.
+ */
+function structureIssues(value: unknown, path: string): OperationOutcomeIssue[] {
+  const issue = (text: string, at = path): OperationOutcomeIssue => ({ severity: 'error', code: 'structure', details: { text }, expression: [at] });
+  if (value === '') {
+    return [issue('A primitive value cannot be an empty string: leave the element out when it has no value')];
+  }
+  if (Array.isArray(value)) {
+    if (value.length === 0) {
+      return [issue('An array cannot be empty: leave the element out when it has no values')];
+    }
+    return value.flatMap((item, i) => structureIssues(item, `${path}[${i}]`));
+  }
+  if (typeof value !== 'object' || value === null) {
+    return [];
+  }
+  const entries = Object.entries(value);
+  if (entries.length === 0) {
+    return [issue('An element must have a value or children (ele-1): an empty object is not allowed')];
+  }
+  const found: OperationOutcomeIssue[] = [];
+  const { resourceType, id } = value as { resourceType?: unknown; id?: unknown };
+  if (typeof resourceType === 'string' && typeof id === 'string' && id !== '' && !RESOURCE_ID.test(id)) {
+    found.push(issue(`Invalid resource id "${id}": 1 to 64 letters, digits, "-" and "."`, `${path}.id`));
+  }
+  for (const [key, v] of entries) {
+    // `_given` holds given's id and extensions: its findings are given's.
+    found.push(...structureIssues(v, `${path}.${key.startsWith('_') ? key.slice(1) : key}`));
+  }
+  return found;
 }
 
 /**
@@ -102,7 +143,8 @@ function medplumIssues(resource: Resource, profile?: StructureDefinition): Opera
 }
 
 /**
- * Reports of Medplum's validator that R4 does not make, dropped:
+ * Reports of Medplum's validator that R4 does not make, dropped (and its empty-object report, which
+ * structureIssues makes for every empty object):
  * - ras-2 ("probability is decimal implies (probability as decimal) <= 100") is evaluated as failed
  *   when a prediction has no probability at all, where FHIRPath gives an empty (passing) result; a
  *   category-only prediction (qualitativeRisk without a number) is valid R4;
@@ -113,6 +155,9 @@ function withoutStricterThanR4(resource: Resource, issues: OperationOutcomeIssue
   return issues.filter((issue) => {
     const text = issue.details?.text ?? '';
     const path = issue.expression?.[0] ?? '';
+    if (text === 'Invalid empty non-primitive value') {
+      return false;
+    }
     if (text.startsWith('String cannot be larger than 1 MB') && path.endsWith('.text.div')) {
       return false;
     }

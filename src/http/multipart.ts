@@ -25,11 +25,13 @@ export async function parseMultipart(body: Buffer, contentTypeHeader: string): P
         new Promise((done) => {
           stream.on('data', (chunk: Buffer) => chunks.push(chunk));
           stream.on('end', () => {
+            const bytes = Buffer.concat(chunks);
             const entry: ParametersParameter = {
               name,
               valueAttachment: {
                 contentType: info.mimeType,
-                data: Buffer.concat(chunks).toString('base64'),
+                // FHIR has no empty base64Binary: an empty file is an Attachment of size 0 without data.
+                ...(bytes.length > 0 ? { data: bytes.toString('base64') } : { size: 0 }),
                 ...(info.filename ? { title: info.filename } : {}),
               },
             };
