@@ -2,16 +2,20 @@ import type { Parameters, Resource } from '@medplum/fhirtypes';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { XMLSerializer } from '@xmldom/xmldom';
-import faults from './fixtures/fhir-test-cases-faults.json' with { type: 'json' };
+import differences from './fixtures/fhir-test-cases-differences.json' with { type: 'json' };
 import { childElements, parseXml, resourceFromXml } from './fhir-xml.js';
 import { BACKENDS, defs, SHARED_DATA, type TestResponse, useServer } from './harness.js';
 
 /**
  * The cases of HL7's FHIR test suite (github.com/FHIR/fhir-test-cases) that apply to a FHIR R4
- * server: r4/patch, FHIRPath Patch applied through PATCH. The suite is ../shared/data/fhir-test-cases,
- * or any checkout of it named by CARELENS_FHIR_TEST_CASES. A case the suite itself gets wrong is
- * listed in fixtures/fhir-test-cases-faults.json with why, and must be refused as listed.
- * One backend, PostgreSQL when the run has it: the cases test request handling, not storage.
+ * server, from ../shared/data/fhir-test-cases or any checkout of it named by CARELENS_FHIR_TEST_CASES:
+ * - r4/patch: every FHIRPath Patch case, applied with PATCH, must give the case's output;
+ * - validator: every R4 case in JSON that needs no more than the R4 specification (no packages,
+ *   profiles, supporting files or validator modes), sent to $validate, must be found valid or
+ *   invalid as the reference (Java) validator finds it.
+ * Where carelens does otherwise, fixtures/fhir-test-cases-differences.json says what it does and
+ * why, and the test holds it to that. One backend, PostgreSQL when the run has it: the cases test
+ * request handling, not storage.
  */
 
 const SOURCE = process.env.CARELENS_FHIR_TEST_CASES ?? join(SHARED_DATA, 'fhir-test-cases');
@@ -21,10 +25,17 @@ if (!HAVE_CASES) {
   process.stderr.write(`SKIPPED: the FHIR test cases (${SOURCE}) are not there: their tests do not run\n`);
 }
 const BACKEND = BACKENDS[BACKENDS.length - 1];
-const FAULTS = faults as Record<string, { status: number; why: string }>;
+
+/** What carelens does instead: a patch refused with this status, or a validator case found (in)valid. */
+interface Difference {
+  status?: number;
+  valid?: boolean;
+  why: string;
+}
+const DIFFERENCES = differences as Record<string, Difference>;
 
 interface PatchCase {
-  /** file#name, the key in the faults list. */
+  /** file#name, the key in the differences list. */
   key: string;
   input: Resource;
   patch: Parameters;
@@ -77,35 +88,92 @@ function outcome(response: TestResponse): { status: number; issues?: string[] } 
   return { status: response.status, issues: issues.map((i) => `${i.expression?.join(',') ?? ''}: ${i.details?.text ?? i.diagnostics ?? ''}`) };
 }
 
+interface ValidatorCase {
+  /** validator/<name>, the key in the differences list. */
+  key: string;
+  file: string;
+  /** What the reference validator finds: no errors. */
+  valid: boolean;
+}
+
+/** Keys of a manifest case that set nothing up: any other key (packages, profiles, modes…) needs what a server's $validate does not take. */
+const PLAIN_KEYS = new Set(['name', 'file', 'version', 'description', 'explanation', 'use-test']);
+
+function readValidatorCases(): ValidatorCase[] {
+  const manifest = join(SOURCE, 'validator', 'manifest.json');
+  if (!existsSync(manifest)) return [];
+  const all = (JSON.parse(readFileSync(manifest, 'utf8')) as { 'test-cases': Record<string, unknown>[] })['test-cases'];
+  return all
+    .filter((c) => String(c.version).startsWith('4.0') && String(c.file).endsWith('.json') && c['use-test'] !== false)
+    .filter((c) => c.java !== undefined && Object.entries(c).every(([key, value]) => PLAIN_KEYS.has(key) || isExpectation(value)))
+    .map((c) => ({ key: `validator/${String(c.name)}`, file: String(c.file), valid: (c.java as { errorCount?: number }).errorCount === 0 }));
+}
+
+/** A validator's expected outcome (java, firely-sdk-current, …), which sets nothing up. */
+function isExpectation(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && 'errorCount' in value;
+}
+
+/** What $validate made of a resource: valid, or the errors (a refusal of the request counts as invalid). */
+function verdict(response: TestResponse): { valid: boolean; errors: string[] } {
+  const issues = (response.body?.issue ?? []) as { severity: string; details?: { text?: string }; expression?: string[] }[];
+  const errors = issues.filter((i) => i.severity === 'error' || i.severity === 'fatal').map((i) => `${i.expression?.join(',') ?? ''}: ${i.details?.text ?? ''}`);
+  return { valid: response.status === 200 && errors.length === 0, errors };
+}
+
 const PATCH_CASES = HAVE_CASES ? readPatchCases() : [];
+const VALIDATOR_CASES = HAVE_CASES ? readValidatorCases() : [];
 
-(HAVE_CASES ? describe : describe.skip)(`FHIR test cases (${SOURCE}) on ${BACKEND}`, () => {
-  const server = useServer(BACKEND);
-
-  test('the suite has FHIRPath Patch cases, and every fault listed is a case in it', () => {
-    expect(PATCH_CASES.length).toBeGreaterThan(20);
-    const keys = new Set(PATCH_CASES.map((c) => c.key));
-    expect(Object.keys(FAULTS).filter((key) => !keys.has(key))).toEqual([]);
+if (!HAVE_CASES) {
+  describe.skip(`FHIR test cases (${SOURCE})`, () => {
+    test('are not there', () => undefined);
   });
+} else {
+  describe(`FHIR test cases (${SOURCE}) on ${BACKEND}`, () => {
+    const server = useServer(BACKEND);
 
-  // test.each refuses an empty table: the test above already fails when the cases are missing.
-  (PATCH_CASES.length > 0 ? test.each : () => () => undefined)(PATCH_CASES.map((c, n) => [c.key, n, c] as const))('%s', async (_key, n, { key, input, patch, output }) => {
-    const id = `ftc-patch-${n}`;
-    const created = await server.request(`${input.resourceType}/${id}`, { method: 'PUT', json: { ...input, id } });
-    expect(outcome(created)).toEqual({ status: 201 });
+    test('the suite has FHIRPath Patch and validator cases, and every difference listed is a case in it', () => {
+      expect(PATCH_CASES.length).toBeGreaterThan(20);
+      expect(VALIDATOR_CASES.length).toBeGreaterThan(20);
+      const keys = new Set([...PATCH_CASES, ...VALIDATOR_CASES].map((c) => c.key));
+      expect(Object.keys(DIFFERENCES).filter((key) => !keys.has(key))).toEqual([]);
+    });
 
-    const patched = await server.request(`${input.resourceType}/${id}`, { method: 'PATCH', json: patch });
-    const fault = FAULTS[key];
-    if (fault || !output) {
-      expect(patched.status).toBe(fault?.status ?? 422);
-      expect(patched.body.resourceType).toBe('OperationOutcome');
+    test.each(PATCH_CASES.map((c, n) => [c.key, n, c] as const))('%s', async (_key, n, { key, input, patch, output }) => {
+      const id = `ftc-patch-${n}`;
+      const created = await server.request(`${input.resourceType}/${id}`, { method: 'PUT', json: { ...input, id } });
+      expect(outcome(created)).toEqual({ status: 201 });
+
+      const patched = await server.request(`${input.resourceType}/${id}`, { method: 'PATCH', json: patch });
+      const difference = DIFFERENCES[key];
+      if (difference || !output) {
+        expect(patched.status).toBe(difference?.status ?? 422);
+        expect(patched.body.resourceType).toBe('OperationOutcome');
+        const read = await server.request(`${input.resourceType}/${id}`);
+        expect(read.body.meta.versionId).toBe('1');
+        return;
+      }
+      expect(outcome(patched)).toEqual({ status: 200 });
+      expect(comparable(patched.body)).toEqual(comparable(output));
       const read = await server.request(`${input.resourceType}/${id}`);
-      expect(read.body.meta.versionId).toBe('1');
-      return;
-    }
-    expect(outcome(patched)).toEqual({ status: 200 });
-    expect(comparable(patched.body)).toEqual(comparable(output));
-    const read = await server.request(`${input.resourceType}/${id}`);
-    expect(comparable(read.body)).toEqual(comparable(output));
+      expect(comparable(read.body)).toEqual(comparable(output));
+    });
+
+    test.each(VALIDATOR_CASES.map((c) => [c.key, c.valid ? 'valid' : 'invalid', c] as const))('%s is %s', async (_key, _expected, { key, file, valid }) => {
+      const text = readFileSync(join(SOURCE, 'validator', file), 'utf8');
+      let resource: Resource | undefined;
+      try {
+        resource = JSON.parse(text) as Resource;
+      } catch {
+        // Malformed on purpose: sent as written.
+      }
+      // In a Parameters, so that a Parameters case is not read as the operation's own parameters.
+      const response = resource
+        ? await server.request(`${resource.resourceType}/$validate`, { method: 'POST', json: { resourceType: 'Parameters', parameter: [{ name: 'resource', resource }] } })
+        : await server.request('Basic/$validate', { method: 'POST', body: text, headers: { 'Content-Type': 'application/fhir+json' } });
+      const found = verdict(response);
+      const expected = DIFFERENCES[key]?.valid ?? valid;
+      expect({ valid: found.valid, errors: found.valid === expected ? [] : found.errors }).toEqual({ valid: expected, errors: [] });
+    });
   });
-});
+}
