@@ -243,6 +243,19 @@ describe.each(BACKENDS)('FHIR operations on %s', (backend) => {
       expect(written.status).toBe(422);
     });
 
+    test("an Attachment's size is the byte count of its data", async () => {
+      const media = (attachment: Record<string, unknown>) => ({ resourceType: 'Media', status: 'completed', content: attachment });
+      const errorsOf = async (resource: Record<string, unknown>): Promise<string[]> =>
+        (await server.request('Media/$validate', { method: 'POST', json: resource })).body.issue
+          .filter((i: any) => i.severity === 'error')
+          .map((i: any) => `${i.expression[0]}: ${i.details.text}`);
+      const data = Buffer.from('fourteen bytes').toString('base64');
+      expect(await errorsOf(media({ contentType: 'text/plain', data, size: 14 }))).toEqual([]);
+      expect(await errorsOf(media({ contentType: 'text/plain', data: Buffer.from('fifteen bytes!!').toString('base64'), size: 15 }))).toEqual([]);
+      expect(await errorsOf(media({ contentType: 'text/plain', url: 'http://example.org/doc', size: 100 }))).toEqual([]);
+      expect(await errorsOf(media({ contentType: 'text/plain', data, size: 100 }))).toEqual(['Media.content.size: The size (100) is not the byte count of the data (14)']);
+    });
+
     test('mode=update with an id mismatch is a 400', async () => {
       const p = await create(server, { resourceType: 'Patient', name: [{ family: 'Mode' }] });
       const bad = await server.request(`Patient/${p.id}/$validate`, {

@@ -57,10 +57,15 @@ const RESOURCE_ID = /^[A-Za-z0-9\-.]{1,64}$/;
  * say an element is there with nothing in it (no empty object, ele-1; no empty array; no empty
  * string as a primitive value; it finds an empty object only as an array item), and the form of
  * the id of every resource in the tree (contained, in a Bundle or a Parameters), which it reads as
- * a plain string.
+ * a plain string; and an Attachment's size, which must be the byte count of its data.
  */
 function structureIssues(value: unknown, path: string): OperationOutcomeIssue[] {
-  const issue = (text: string, at = path): OperationOutcomeIssue => ({ severity: 'error', code: 'structure', details: { text }, expression: [at] });
+  const issue = (text: string, at = path, code: OperationOutcomeIssue['code'] = 'structure'): OperationOutcomeIssue => ({
+    severity: 'error',
+    code,
+    details: { text },
+    expression: [at],
+  });
   if (value === '') {
     return [issue('A primitive value cannot be an empty string: leave the element out when it has no value')];
   }
@@ -78,9 +83,16 @@ function structureIssues(value: unknown, path: string): OperationOutcomeIssue[] 
     return [issue('An element must have a value or children (ele-1): an empty object is not allowed')];
   }
   const found: OperationOutcomeIssue[] = [];
-  const { resourceType, id } = value as { resourceType?: unknown; id?: unknown };
+  const { resourceType, id, data, size } = value as { resourceType?: unknown; id?: unknown; data?: unknown; size?: unknown };
   if (typeof resourceType === 'string' && typeof id === 'string' && id !== '' && !RESOURCE_ID.test(id)) {
     found.push(issue(`Invalid resource id "${id}": 1 to 64 letters, digits, "-" and "."`, `${path}.id`));
+  }
+  // Of R4's types only Attachment has both data and size.
+  if (typeof data === 'string' && typeof size === 'number' && resourceType === undefined) {
+    const bytes = base64ByteLength(data);
+    if (bytes !== undefined && bytes !== size) {
+      found.push(issue(`The size (${size}) is not the byte count of the data (${bytes})`, `${path}.size`, 'value'));
+    }
   }
   for (const [key, v] of entries) {
     // `_given` holds given's id and extensions: its findings are given's.
@@ -104,6 +116,15 @@ const BASE64_CHARACTERS = /^[A-Za-z0-9+/]*={0,2}$/;
 /** Whole 4-character groups, padding only at the end (a pattern with groups overflows the stack on megabytes). */
 function isBase64(value: string): boolean {
   return value.length % 4 === 0 && BASE64_CHARACTERS.test(value);
+}
+
+/** The bytes a base64 value encodes, read from its length; undefined when it is not base64 (reported as such elsewhere). */
+function base64ByteLength(value: string): number | undefined {
+  const compact = /\s/.test(value) ? value.replace(/\s+/g, '') : value;
+  if (!isBase64(compact)) {
+    return undefined;
+  }
+  return (compact.length / 4) * 3 - (compact.endsWith('==') ? 2 : compact.endsWith('=') ? 1 : 0);
 }
 
 function needsBase64StandIn(value: string): boolean {
