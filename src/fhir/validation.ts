@@ -113,23 +113,24 @@ function structureIssues(value: unknown, path: string): OperationOutcomeIssue[] 
 const STRING_LIMIT = 1024 * 1024;
 const BASE64_CHARACTERS = /^[A-Za-z0-9+/]*={0,2}$/;
 
-/** Whole 4-character groups, padding only at the end (a pattern with groups overflows the stack on megabytes). */
-function isBase64(value: string): boolean {
-  return value.length % 4 === 0 && BASE64_CHARACTERS.test(value);
+/**
+ * The value without whitespace when it is base64 (R4's pattern allows whitespace between groups):
+ * whole 4-character groups, padding only at the end. A pattern with groups overflows the stack on
+ * megabytes, hence the length test and a flat character class.
+ */
+function compactBase64(value: string): string | undefined {
+  const compact = /\s/.test(value) ? value.replace(/\s+/g, '') : value;
+  return compact.length % 4 === 0 && BASE64_CHARACTERS.test(compact) ? compact : undefined;
 }
 
 /** The bytes a base64 value encodes, read from its length; undefined when it is not base64 (reported as such elsewhere). */
 function base64ByteLength(value: string): number | undefined {
-  const compact = /\s/.test(value) ? value.replace(/\s+/g, '') : value;
-  if (!isBase64(compact)) {
-    return undefined;
-  }
-  return (compact.length / 4) * 3 - (compact.endsWith('==') ? 2 : compact.endsWith('=') ? 1 : 0);
+  const compact = compactBase64(value);
+  return compact === undefined ? undefined : (compact.length / 4) * 3 - (compact.endsWith('==') ? 2 : compact.endsWith('=') ? 1 : 0);
 }
 
 function needsBase64StandIn(value: string): boolean {
-  const wrapped = /\s/.test(value);
-  return (wrapped || value.length > STRING_LIMIT) && isBase64(wrapped ? value.replace(/\s+/g, '') : value);
+  return (/\s/.test(value) || value.length > STRING_LIMIT) && compactBase64(value) !== undefined;
 }
 
 function withBase64StandIns(value: unknown): unknown {
