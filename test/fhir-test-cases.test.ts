@@ -81,11 +81,17 @@ function comparable(resource: Resource): unknown {
   return rest;
 }
 
+/** The response's OperationOutcome issues as "path: text", or only its errors. */
+function issueLines(response: TestResponse, errorsOnly = false): string[] {
+  const issues = (response.body?.issue ?? []) as { severity: string; diagnostics?: string; details?: { text?: string }; expression?: string[] }[];
+  return issues
+    .filter((i) => !errorsOnly || i.severity === 'error' || i.severity === 'fatal')
+    .map((i) => `${i.expression?.join(',') ?? ''}: ${i.details?.text ?? i.diagnostics ?? ''}`);
+}
+
 /** The status, and the server's reasons when it refused: a failing case then says why. */
 function outcome(response: TestResponse): { status: number; issues?: string[] } {
-  if (response.status < 400) return { status: response.status };
-  const issues = (response.body?.issue ?? []) as { diagnostics?: string; details?: { text?: string }; expression?: string[] }[];
-  return { status: response.status, issues: issues.map((i) => `${i.expression?.join(',') ?? ''}: ${i.details?.text ?? i.diagnostics ?? ''}`) };
+  return response.status < 400 ? { status: response.status } : { status: response.status, issues: issueLines(response) };
 }
 
 interface ValidatorCase {
@@ -116,8 +122,7 @@ function isExpectation(value: unknown): boolean {
 
 /** What $validate made of a resource: valid, or the errors (a refusal of the request counts as invalid). */
 function verdict(response: TestResponse): { valid: boolean; errors: string[] } {
-  const issues = (response.body?.issue ?? []) as { severity: string; details?: { text?: string }; expression?: string[] }[];
-  const errors = issues.filter((i) => i.severity === 'error' || i.severity === 'fatal').map((i) => `${i.expression?.join(',') ?? ''}: ${i.details?.text ?? ''}`);
+  const errors = issueLines(response, true);
   return { valid: response.status === 200 && errors.length === 0, errors };
 }
 
