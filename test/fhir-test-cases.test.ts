@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { XMLSerializer } from '@xmldom/xmldom';
 import differences from './fixtures/fhir-test-cases-differences.json' with { type: 'json' };
 import { childElements, parseXml, resourceFromXml } from './fhir-xml.js';
-import { BACKENDS, defs, SHARED_DATA, type TestResponse, useServer } from './harness.js';
+import { BACKENDS, SHARED_DATA, type TestResponse, useServer } from './harness.js';
 
 /**
  * The cases of HL7's FHIR test suite (github.com/FHIR/fhir-test-cases) that apply to a FHIR R4
@@ -48,7 +48,6 @@ interface PatchCase {
  * costs nothing but itself.
  */
 function readPatchCases(): PatchCase[] {
-  defs();
   const dir = join(SOURCE, 'r4', 'patch');
   if (!existsSync(dir)) return [];
   const cases: PatchCase[] = [];

@@ -1,14 +1,13 @@
-import { getDataType, type InternalSchemaElement } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
 import { DOMParser, type Element as XmlElement, XMLSerializer } from '@xmldom/xmldom';
+import { defs } from './harness.js';
 
 /**
  * FHIR XML → FHIR JSON, for test material published only as XML (the FHIR test cases). The server
  * speaks JSON alone; this follows the R4 rules of xml.html and json.html from the type definitions
  * the server loads: repeating elements become arrays, a primitive's value attribute becomes a JSON
  * string, number or boolean and its id or extensions go to `_name`, choice elements take their type
- * from their name, and a narrative div stays XHTML text. The definitions must be indexed first
- * (new FhirDefinitions()).
+ * from their name, and a narrative div stays XHTML text.
  */
 
 const FHIR_NS = 'http://hl7.org/fhir';
@@ -42,7 +41,6 @@ export function resourceFromXml(element: XmlElement): Resource {
 }
 
 function complexFromXml(element: XmlElement, typeName: string): Json {
-  const type = getDataType(typeName);
   const json: Json = {};
   // The two elements XML carries as attributes (xml.html): every element's id, and an extension's url.
   for (const attribute of typeName === 'Extension' ? ['id', 'url'] : ['id']) {
@@ -51,50 +49,35 @@ function complexFromXml(element: XmlElement, typeName: string): Json {
   }
   for (const child of childElements(element)) {
     const name = child.localName ?? child.tagName;
-    const [key, definition, childType] = elementOf(type.elements, name, `${typeName}.${name}`);
-    if (childType === 'xhtml') {
-      json[key] = new XMLSerializer().serializeToString(child);
-      continue;
-    }
-    if (childType === 'Resource') {
+    const property = defs().propertyType(typeName, name);
+    if (!property) throw new Error(`XML: no element ${typeName}.${name} in R4`);
+    const { code } = property.type;
+    if (code === 'xhtml') {
+      json[name] = new XMLSerializer().serializeToString(child);
+    } else if (code === 'Resource') {
       const [contained] = childElements(child);
-      add(json, key, definition, resourceFromXml(contained));
-      continue;
+      add(json, name, property.isArray, resourceFromXml(contained));
+    } else if (/^[a-z]/.test(code)) {
+      addPrimitive(json, name, property.isArray, child, code);
+    } else {
+      add(json, name, property.isArray, complexFromXml(child, code));
     }
-    if (/^[a-z]/.test(childType)) {
-      addPrimitive(json, key, definition, child, childType);
-      continue;
-    }
-    add(json, key, definition, complexFromXml(child, childType));
   }
   return json;
 }
 
-/** The JSON property, definition and type an XML element name stands for (value[x] → valueDate: date). */
-function elementOf(elements: Record<string, InternalSchemaElement>, name: string, path: string): [string, InternalSchemaElement, string] {
-  const plain = elements[name];
-  if (plain) return [name, plain, plain.type[0].code];
-  for (const [key, definition] of Object.entries(elements)) {
-    if (!key.endsWith('[x]') || !name.startsWith(key.slice(0, -3))) continue;
-    const suffix = name.slice(key.length - 3);
-    const type = definition.type.find((t) => t.code.toLowerCase() === suffix.toLowerCase());
-    if (type) return [name, definition, type.code];
-  }
-  throw new Error(`XML: no element ${path} in R4`);
-}
-
-function add(json: Json, key: string, definition: InternalSchemaElement, value: unknown): void {
-  if (definition.isArray) ((json[key] ??= []) as unknown[]).push(value);
+function add(json: Json, key: string, isArray: boolean, value: unknown): void {
+  if (isArray) ((json[key] ??= []) as unknown[]).push(value);
   else json[key] = value;
 }
 
 /** value → `key`, id and extensions → `_key`; in a repeating element both are arrays kept in step, with nulls for gaps. */
-function addPrimitive(json: Json, key: string, definition: InternalSchemaElement, element: XmlElement, type: string): void {
+function addPrimitive(json: Json, key: string, isArray: boolean, element: XmlElement, type: string): void {
   const raw = element.getAttribute('value');
   const value = raw === null ? null : type === 'boolean' ? raw === 'true' : NUMBERS.has(type) ? Number(raw) : raw;
   const extra = complexFromXml(element, 'Element');
   const hasExtra = Object.keys(extra).length > 0;
-  if (!definition.isArray) {
+  if (!isArray) {
     if (value !== null) json[key] = value;
     if (hasExtra) json[`_${key}`] = extra;
     return;

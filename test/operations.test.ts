@@ -256,6 +256,40 @@ describe.each(BACKENDS)('FHIR operations on %s', (backend) => {
       expect(await errorsOf(media({ contentType: 'text/plain', data, size: 100 }))).toEqual(['Media.content.size: The size (100) is not the byte count of the data (14)']);
     });
 
+    test('typed values: integers are 32-bit, a dateTime with a time has a zone, a reference points to a type its element allows', async () => {
+      const errorsOf = async (resource: Record<string, unknown>): Promise<string[]> =>
+        (await server.request(`${resource.resourceType}/$validate`, { method: 'POST', json: resource })).body.issue
+          .filter((i: any) => i.severity === 'error')
+          .map((i: any) => `${i.expression[0]}: ${i.details.text}`);
+      const observation = (extra: Record<string, unknown>) => ({ resourceType: 'Observation', status: 'final', code: { text: 'Heart rate' }, ...extra });
+      expect(
+        await errorsOf(
+          observation({
+            subject: { reference: 'Patient/p-1' },
+            performer: [{ reference: 'Practitioner/pr-1/_history/2' }, { reference: 'https://other.example/fhir/Medication/m' }],
+            effectivePeriod: { start: '2026-01-01T10:00:00+01:00', end: '2026-01-01T11:00:00Z' },
+            valueInteger: 2_147_483_647,
+          }),
+        ),
+      ).toEqual([]);
+      expect(await errorsOf(observation({ valueInteger: 2_147_483_648 }))).toEqual([
+        'Observation.valueInteger: 2147483648 is out of the 32-bit range of integer (up to 2147483647)',
+      ]);
+      expect(await errorsOf(observation({ effectiveDateTime: '2026-01-01T10:00:00' }))).toEqual([
+        'Observation.effectiveDateTime: "2026-01-01T10:00:00" has a time but no time zone, which a dateTime with a time must have',
+      ]);
+      expect(await errorsOf(observation({ effectiveDateTime: '2026-01-01' }))).toEqual([]);
+      expect(await errorsOf(observation({ subject: { reference: 'Medication/m-1' } }))).toEqual([
+        'Observation.subject.reference: A reference to type Medication, where Observation.subject allows Patient, Group, Device, Location',
+      ]);
+      // Inside a contained resource and a backbone element, with their own definitions.
+      const patient = { resourceType: 'Patient', contact: [{ name: { text: 'Bo' }, organization: { reference: 'Patient/p-2' } }], contained: [{ ...observation({ subject: { reference: 'Medication/m-1' } }), id: 'o1' }], generalPractitioner: [{ reference: '#o1' }] };
+      expect(await errorsOf(patient)).toEqual([
+        'Patient.contact[0].organization.reference: A reference to type Patient, where Patient.contact.organization allows Organization',
+        'Patient.contained[0].subject.reference: A reference to type Medication, where Observation.subject allows Patient, Group, Device, Location',
+      ]);
+    });
+
     test('mode=update with an id mismatch is a 400', async () => {
       const p = await create(server, { resourceType: 'Patient', name: [{ family: 'Mode' }] });
       const bad = await server.request(`Patient/${p.id}/$validate`, {

