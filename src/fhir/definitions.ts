@@ -63,6 +63,7 @@ export class FhirDefinitions {
   private readonly searchParams = new Map<string, Map<string, SearchParamDef>>();
   private readonly profiles = new Map<string, StructureDefinition>();
   private readonly topLevel = new Map<string, TopLevelElements>();
+  private readonly propertyTypes = new Map<string, Map<string, PropertyType>>();
 
   constructor(profilesDir?: string) {
     const [types, resources] = BASE_STRUCTURE_FILES.map((file) => readJson(file) as Bundle<StructureDefinition>);
@@ -119,25 +120,22 @@ export class FhirDefinitions {
    * valueQuantity → Quantity; a backbone element's as its own type, PatientContact), whether it
    * repeats, and its element path (Patient.contact). Undefined for a property the type does not have.
    */
-  propertyType(typeName: string, property: string): { type: ElementType; isArray: boolean; path: string } | undefined {
-    const elements = tryGetDataType(typeName)?.elements;
-    if (!elements) {
-      return undefined;
-    }
-    const plain = elements[property];
-    if (plain) {
-      return { type: plain.type[0], isArray: plain.isArray === true, path: plain.path };
-    }
-    for (const [key, element] of Object.entries(elements)) {
-      if (key.endsWith('[x]') && property.startsWith(key.slice(0, -3))) {
-        const suffix = property.slice(key.length - 3).toLowerCase();
-        const type = element.type.find((t) => t.code.toLowerCase() === suffix);
-        if (type) {
-          return { type, isArray: element.isArray === true, path: element.path };
+  propertyType(typeName: string, property: string): PropertyType | undefined {
+    // Every write asks this for every property it holds: answers are kept per type and property.
+    // Misses are not (a client's unknown property names would grow the map without bound).
+    let ofType = this.propertyTypes.get(typeName);
+    let found = ofType?.get(property);
+    if (!found) {
+      found = findPropertyType(typeName, property);
+      if (found) {
+        if (!ofType) {
+          ofType = new Map();
+          this.propertyTypes.set(typeName, ofType);
         }
+        ofType.set(property, found);
       }
     }
-    return undefined;
+    return found;
   }
 
   getSearchParams(resourceType: string): ReadonlyMap<string, SearchParamDef> {
@@ -281,4 +279,32 @@ function loadProfileResources(dir: string): Resource[] {
     }
   }
   return out;
+}
+
+export interface PropertyType {
+  type: ElementType;
+  isArray: boolean;
+  /** The element's path in its definition (Patient.contact, Observation.value[x]). */
+  path: string;
+}
+
+function findPropertyType(typeName: string, property: string): PropertyType | undefined {
+  const elements = tryGetDataType(typeName)?.elements;
+  if (!elements) {
+    return undefined;
+  }
+  const plain = elements[property];
+  if (plain) {
+    return { type: plain.type[0], isArray: plain.isArray === true, path: plain.path };
+  }
+  for (const [key, element] of Object.entries(elements)) {
+    if (key.endsWith('[x]') && property.startsWith(key.slice(0, -3))) {
+      const suffix = property.slice(key.length - 3).toLowerCase();
+      const type = element.type.find((t) => t.code.toLowerCase() === suffix);
+      if (type) {
+        return { type, isArray: element.isArray === true, path: element.path };
+      }
+    }
+  }
+  return undefined;
 }

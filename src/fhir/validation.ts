@@ -122,9 +122,9 @@ function typedIssues(defs: FhirDefinitions, object: Record<string, unknown>, typ
     found.push({ severity: 'error', code: 'value', details: { text }, expression: [at] });
   };
   for (const [key, value] of Object.entries(object)) {
-    const property = defs.propertyType(typeName, key);
+    const property = key === 'resourceType' || key.startsWith('_') ? undefined : defs.propertyType(typeName, key);
     if (!property) {
-      continue; // resourceType, _primitive companions, or what the validator library reports as unknown
+      continue; // a primitive's id and extensions, or what the validator library reports as unknown
     }
     const { code, targetProfile } = property.type;
     const element = property.path;
