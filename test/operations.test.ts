@@ -281,6 +281,51 @@ describe.each(BACKENDS)('FHIR operations on %s', (backend) => {
       ]);
     });
 
+    test('invariants the validator library skips (dom-3, org-1, sdf-19), que-12 as its text says, and lined-up `_` arrays', async () => {
+      const org = { resourceType: 'Organization', id: 'org1', name: 'Ward 3' };
+      // dom-3: a contained resource is referred to from the resource (a reference or a canonical), or refers to its container.
+      expect(await errorsOf({ resourceType: 'Patient', contained: [org], managingOrganization: { reference: '#org1' } })).toEqual([]);
+      const valueSet = { resourceType: 'ValueSet', id: 'yn', status: 'active', compose: { include: [{ system: 'http://example.org/yn' }] } };
+      const questionnaire = (extra: Record<string, unknown>) => ({ resourceType: 'Questionnaire', status: 'active', ...extra });
+      expect(await errorsOf(questionnaire({ contained: [valueSet], item: [{ linkId: '1', type: 'choice', answerValueSet: '#yn' }] }))).toEqual([]);
+      const provenance = { resourceType: 'Provenance', id: 'prov', target: [{ reference: '#' }], recorded: '2026-01-01T10:00:00Z', agent: [{ who: { display: 'Nurse' } }] };
+      expect(await errorsOf({ resourceType: 'Patient', contained: [provenance] })).toEqual([]);
+      expect(await errorsOf({ resourceType: 'Patient', contained: [org] })).toEqual([
+        'Patient.contained[0]: Constraint dom-3 not met: contained Organization "org1" is not referred to from elsewhere in the resource, nor does it refer to the containing resource',
+      ]);
+      const orphan = await server.request('Patient', { method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'Orphanorg' }], contained: [org] } });
+      expect(orphan.status).toBe(422);
+      expect((await server.request('Patient?family:exact=Orphanorg')).body.total).toBe(0);
+      // org-1, contained or not.
+      expect(await errorsOf({ resourceType: 'Organization', active: true })).toEqual([
+        'Organization: Constraint org-1 not met: The organization SHALL at least have a name or an identifier',
+      ]);
+      expect(await errorsOf({ resourceType: 'Patient', contained: [{ resourceType: 'Organization', id: 'o' }], managingOrganization: { reference: '#o' } })).toEqual([
+        'Patient.contained[0]: Constraint org-1 not met: The organization SHALL at least have a name or an identifier',
+      ]);
+      // sdf-19: a structure in FHIR's own namespace uses FHIR's types only.
+      const structure = (url: string) => ({
+        resourceType: 'StructureDefinition', url, name: 'Sample', status: 'draft', kind: 'logical', abstract: true, type: url,
+        differential: { element: [{ id: 'Sample', path: 'Sample' }, { id: 'Sample.code', path: 'Sample.code', type: [{ code: 'http://example.org/types/Special' }] }] },
+      });
+      expect(await errorsOf(structure('http://example.org/StructureDefinition/Sample'))).toEqual([]);
+      expect(await errorsOf(structure('http://hl7.org/fhir/StructureDefinition/Sample'))).toEqual([
+        'StructureDefinition: Constraint sdf-19 not met: FHIR Specification models only use FHIR defined types',
+      ]);
+      // que-12: two enableWhen need an enableBehavior (R4 publishes the expression as "> 2").
+      const enableWhen = [{ question: '1', operator: 'exists', answerBoolean: true }, { question: '1', operator: '=', answerBoolean: true }];
+      const items = (second: Record<string, unknown>) => questionnaire({ item: [{ linkId: '1', type: 'boolean' }, { linkId: '2', type: 'string', enableWhen, ...second }] });
+      expect(await errorsOf(items({ enableBehavior: 'all' }))).toEqual([]);
+      expect(await errorsOf(items({}))).toEqual(['Questionnaire.item[1]: Constraint que-12 not met: If there are more than one enableWhen, enableBehavior must be specified']);
+      // json.html: `_given` has one item per given, null filling a gap.
+      const named = (name: Record<string, unknown>) => ({ resourceType: 'Patient', name: [{ family: 'Lined', ...name }] });
+      const ext = { extension: [{ url: 'http://example.org/ext', valueString: 'called' }] };
+      expect(await errorsOf(named({ given: ['Ann', 'Bo'], _given: [null, ext] }))).toEqual([]);
+      for (const misaligned of [{ given: ['Ann', 'Bo'], _given: [ext] }, { given: ['Ann'], _given: ext }]) {
+        expect(await errorsOf(named(misaligned))).toEqual(["Patient.name[0]._given: _given must have one item for each of given's values (null where a value has no id or extensions)"]);
+      }
+    });
+
     test('mode=update with an id mismatch is a 400', async () => {
       const p = await create(server, { resourceType: 'Patient', name: [{ family: 'Mode' }] });
       const bad = await server.request(`Patient/${p.id}/$validate`, {

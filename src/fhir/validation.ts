@@ -58,7 +58,8 @@ const RESOURCE_ID = /^[A-Za-z0-9\-.]{1,64}$/;
  * say an element is there with nothing in it (no empty object, ele-1; no empty array; no empty
  * string as a primitive value; it finds an empty object only as an array item), and the form of
  * the id of every resource in the tree (contained, in a Bundle or a Parameters), which it reads as
- * a plain string; and an Attachment's size, which must be the byte count of its data.
+ * a plain string; the `_` array of a repeating primitive, which must line up with its values; and
+ * an Attachment's size, which must be the byte count of its data.
  */
 function structureIssues(value: unknown, path: string): OperationOutcomeIssue[] {
   const issue = (text: string, at = path, code: OperationOutcomeIssue['code'] = 'structure'): OperationOutcomeIssue => ({
@@ -96,6 +97,11 @@ function structureIssues(value: unknown, path: string): OperationOutcomeIssue[] 
     }
   }
   for (const [key, v] of entries) {
+    const values = key.startsWith('_') ? (value as Record<string, unknown>)[key.slice(1)] : undefined;
+    if (values !== undefined && (Array.isArray(v) || Array.isArray(values)) && !(Array.isArray(v) && Array.isArray(values) && v.length === values.length)) {
+      // json.html: a repeating primitive's values and their ids and extensions line up one for one, null filling a gap.
+      found.push(issue(`${key} must have one item for each of ${key.slice(1)}'s values (null where a value has no id or extensions)`, `${path}.${key}`));
+    }
     // `_given` holds given's id and extensions: its findings are given's.
     found.push(...structureIssues(v, `${path}.${key.startsWith('_') ? key.slice(1) : key}`));
   }
@@ -117,7 +123,7 @@ const RELATIVE_REFERENCE = /^([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(\/_history\/
  * must be one the element allows (Observation.subject: Patient, Group, Device or Location).
  */
 function typedIssues(defs: FhirDefinitions, object: Record<string, unknown>, typeName: string, path: string): OperationOutcomeIssue[] {
-  const found: OperationOutcomeIssue[] = [];
+  const found: OperationOutcomeIssue[] = invariantIssues(defs, object, typeName, path);
   const issue = (text: string, at: string): void => {
     found.push({ severity: 'error', code: 'value', details: { text }, expression: [at] });
   };
@@ -150,6 +156,76 @@ function typedIssues(defs: FhirDefinitions, object: Record<string, unknown>, typ
     });
   }
   return found;
+}
+
+/**
+ * R4 invariants the validator library leaves out by name (dom-3, org-1, sdf-19), and que-12, which
+ * R4 publishes as `enableWhen.count() > 2` while its text says "more than one": the text is the
+ * rule (R4B corrects the expression to `> 1`), and the library catches three or more. Checked on
+ * every object of their type in the tree, contained and bundled resources included.
+ */
+function invariantIssues(defs: FhirDefinitions, object: Record<string, unknown>, typeName: string, path: string): OperationOutcomeIssue[] {
+  const found: OperationOutcomeIssue[] = [];
+  const unmet = (key: string, human: string, at = path): void => {
+    found.push({ severity: 'error', code: 'invariant', details: { text: `Constraint ${key} not met: ${human}` }, expression: [at] });
+  };
+  if (Array.isArray(object.contained) && typeof object.resourceType === 'string') {
+    // dom-3: '#id' among the references, canonicals, uris and urls anywhere in the resource (its
+    // contained resources too), or the contained resource refers to its container ('#').
+    const referenced = localReferences(defs, object, typeName, new Set());
+    object.contained.forEach((item: unknown, i) => {
+      const contained = item as Record<string, unknown>;
+      if (typeof contained?.id !== 'string' || typeof contained.resourceType !== 'string' || referenced.has(`#${contained.id}`)) {
+        return; // without an id, FHIRPath's '#' + id is empty and the invariant passes
+      }
+      if (!localReferences(defs, contained, contained.resourceType, new Set()).has('#')) {
+        unmet('dom-3', `contained ${contained.resourceType} "${contained.id}" is not referred to from elsewhere in the resource, nor does it refer to the containing resource`, `${path}.contained[${i}]`);
+      }
+    });
+  }
+  if (typeName === 'Organization' && object.identifier === undefined && object.name === undefined) {
+    unmet('org-1', 'The organization SHALL at least have a name or an identifier');
+  }
+  if (typeName === 'StructureDefinition' && typeof object.url === 'string' && object.url.startsWith('http://hl7.org/fhir/StructureDefinition')) {
+    const codes = (part: unknown): unknown[] =>
+      ((part as { element?: { type?: { code?: unknown }[] }[] } | undefined)?.element ?? []).flatMap((e) => (e.type ?? []).map((t) => t.code));
+    const system = /^http:\/\/hl7\.org\/fhirpath\/System\.[A-Z][A-Za-z]+$/;
+    const fhirTypes =
+      codes(object.differential).every((c) => typeof c === 'string' && (/^[a-zA-Z0-9]+$/.test(c) || system.test(c))) &&
+      codes(object.snapshot).every((c) => typeof c === 'string' && (/^[a-zA-Z0-9.]+$/.test(c) || system.test(c)));
+    if (!fhirTypes) {
+      unmet('sdf-19', 'FHIR Specification models only use FHIR defined types');
+    }
+  }
+  if (typeName === 'QuestionnaireItem' && Array.isArray(object.enableWhen) && object.enableWhen.length === 2 && object.enableBehavior === undefined) {
+    unmet('que-12', 'If there are more than one enableWhen, enableBehavior must be specified');
+  }
+  return found;
+}
+
+const URI_TYPES = new Set(['canonical', 'uri', 'url']);
+
+/** Adds every local reference ('#…') in the value: Reference.reference, and canonical, uri and url values. */
+function localReferences(defs: FhirDefinitions, object: Record<string, unknown>, typeName: string, into: Set<string>): Set<string> {
+  for (const [key, value] of Object.entries(object)) {
+    const property = key === 'resourceType' || key.startsWith('_') ? undefined : defs.propertyType(typeName, key);
+    if (!property) {
+      continue;
+    }
+    const { code } = property.type;
+    for (const item of Array.isArray(value) ? (value as unknown[]) : [value]) {
+      if (typeof item === 'string' && URI_TYPES.has(code) && item.startsWith('#')) {
+        into.add(item);
+      } else if (typeof item === 'object' && item !== null) {
+        const child = item as Record<string, unknown>;
+        if (code === 'Reference' && typeof child.reference === 'string' && child.reference.startsWith('#')) {
+          into.add(child.reference);
+        }
+        localReferences(defs, child, code === 'Resource' && typeof child.resourceType === 'string' ? child.resourceType : code, into);
+      }
+    }
+  }
+  return into;
 }
 
 /**
