@@ -251,7 +251,7 @@ describe.each(BACKENDS)('FHIR operations on %s', (backend) => {
       expect(await errorsOf(media({ contentType: 'text/plain', data, size: 100 }))).toEqual(['Media.content.size: The size (100) is not the byte count of the data (14)']);
     });
 
-    test('typed values: integers are 32-bit, a dateTime with a time has a zone, a reference points to a type its element allows', async () => {
+    test('typed values: integers are 32-bit, a dateTime with a time has a zone, a Coding names a code system, a reference points to a type its element allows', async () => {
       const observation = (extra: Record<string, unknown>) => ({ resourceType: 'Observation', status: 'final', code: { text: 'Heart rate' }, ...extra });
       expect(
         await errorsOf(
@@ -270,6 +270,9 @@ describe.each(BACKENDS)('FHIR operations on %s', (backend) => {
         'Observation.effectiveDateTime: "2026-01-01T10:00:00" has a time but no time zone, which a dateTime with a time must have',
       ]);
       expect(await errorsOf(observation({ effectiveDateTime: '2026-01-01' }))).toEqual([]);
+      expect(await errorsOf(observation({ code: { coding: [{ system: 'http://hl7.org/fhir/ValueSet/observation-vitalsignresult', code: '8867-4' }] } }))).toEqual([
+        "Observation.code.coding[0].system: http://hl7.org/fhir/ValueSet/observation-vitalsignresult is a value set, not a code system: a Coding's system names the code system that defines its code",
+      ]);
       expect(await errorsOf(observation({ subject: { reference: 'Medication/m-1' } }))).toEqual([
         'Observation.subject.reference: A reference to type Medication, where Observation.subject allows Patient, Group, Device, Location',
       ]);

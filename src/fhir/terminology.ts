@@ -138,6 +138,12 @@ function stripVersion(canonical: string): string {
   return bar === -1 ? canonical : canonical.slice(0, bar);
 }
 
+/** Whether a URL is an R4 value set's and no code system's: a Coding.system naming it names no code system. */
+export function isValueSetUrl(url: string): boolean {
+  const { valueSets, codeSystems } = getTerminology();
+  return valueSets.has(url) && !codeSystems.has(url);
+}
+
 /**
  * Expands a value set from local content only. Returns undefined when it cannot be expanded
  * completely: unknown value set, a filter, a code system that is not available or not complete

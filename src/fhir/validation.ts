@@ -2,7 +2,7 @@ import { OperationOutcomeError, validateResource } from '@medplum/core';
 import type { OperationOutcomeIssue, Resource, StructureDefinition } from '@medplum/fhirtypes';
 import type { FhirDefinitions } from './definitions.js';
 import { FhirError } from './outcome.js';
-import { checkRequiredBindings } from './terminology.js';
+import { checkRequiredBindings, isValueSetUrl } from './terminology.js';
 
 export interface ValidationOptions {
   /** Validate against this profile in addition to those in meta.profile. */
@@ -119,8 +119,10 @@ const RELATIVE_REFERENCE = /^([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(\/_history\/
 /**
  * Rules on typed values Medplum's validator does not check, found by walking the resource with its
  * type definitions (contained and bundled resources with theirs): the 32-bit range of the integer types,
- * a time zone on every dateTime that has a time, and the type a relative reference points to, which
- * must be one the element allows (Observation.subject: Patient, Group, Device or Location).
+ * a time zone on every dateTime that has a time, a Coding's system that is an R4 value set rather
+ * than a code system (terminologies.html: the system identifies the code system that defines the
+ * code), and the type a relative reference points to, which must be one the element allows
+ * (Observation.subject: Patient, Group, Device or Location).
  */
 function typedIssues(defs: FhirDefinitions, object: Record<string, unknown>, typeName: string, path: string): OperationOutcomeIssue[] {
   const found: OperationOutcomeIssue[] = invariantIssues(defs, object, typeName, path);
@@ -144,6 +146,9 @@ function typedIssues(defs: FhirDefinitions, object: Record<string, unknown>, typ
       } else if (typeof item === 'object' && item !== null && !Array.isArray(item)) {
         const child = item as Record<string, unknown>;
         const childType = code === 'Resource' && typeof child.resourceType === 'string' ? child.resourceType : code;
+        if (code === 'Coding' && typeof child.system === 'string' && isValueSetUrl(child.system)) {
+          issue(`${child.system} is a value set, not a code system: a Coding's system names the code system that defines its code`, `${at}.system`);
+        }
         if (code === 'Reference' && typeof child.reference === 'string') {
           const target = RELATIVE_REFERENCE.exec(child.reference)?.[1];
           const allowed = (targetProfile ?? []).map((url) => url.slice(url.lastIndexOf('/') + 1));
