@@ -284,7 +284,7 @@ describe.each(BACKENDS)('FHIR operations on %s', (backend) => {
       ]);
     });
 
-    test('invariants the validator library skips (dom-3, org-1, sdf-19), que-12 as its text says, and lined-up `_` arrays', async () => {
+    test('invariants the validator library skips (dom-3, org-1, sdf-19), que-12 as its text says, Bundle fullUrls, and lined-up `_` arrays', async () => {
       const org = { resourceType: 'Organization', id: 'org1', name: 'Ward 3' };
       // dom-3: a contained resource is referred to from the resource (a reference or a canonical), or refers to its container.
       expect(await errorsOf({ resourceType: 'Patient', contained: [org], managingOrganization: { reference: '#org1' } })).toEqual([]);
@@ -314,6 +314,15 @@ describe.each(BACKENDS)('FHIR operations on %s', (backend) => {
       expect(await errorsOf(structure('http://example.org/StructureDefinition/Sample'))).toEqual([]);
       expect(await errorsOf(structure('http://hl7.org/fhir/StructureDefinition/Sample'))).toEqual([
         'StructureDefinition: Constraint sdf-19 not met: FHIR Specification models only use FHIR defined types',
+      ]);
+      // Bundle.entry.fullUrl: absolute, and a RESTful one ends with its resource's type and id.
+      const collection = (fullUrl: string) => ({ resourceType: 'Bundle', type: 'collection', entry: [{ fullUrl, resource: { resourceType: 'Patient', id: 'p1' } }] });
+      for (const fine of ['https://ehr.example/fhir/Patient/p1', 'urn:uuid:2b6a0f4e-0e1c-4a36-9f0e-6f1d2b9c3a11', 'https://docs.example/patient-p1.json']) {
+        expect(await errorsOf(collection(fine))).toEqual([]);
+      }
+      expect(await errorsOf(collection('Patient/p1'))).toEqual(['Bundle.entry[0].fullUrl: fullUrl "Patient/p1" is not absolute: an entry\'s fullUrl is an absolute URL, or a urn:uuid or urn:oid']);
+      expect(await errorsOf(collection('https://ehr.example/fhir/Patient/p2'))).toEqual([
+        "Bundle.entry[0].fullUrl: fullUrl https://ehr.example/fhir/Patient/p2 disagrees with its resource, Patient/p1: a RESTful fullUrl ends with the resource's type and id",
       ]);
       // que-12: two enableWhen need an enableBehavior (R4 publishes the expression as "> 2").
       const enableWhen = [{ question: '1', operator: 'exists', answerBoolean: true }, { question: '1', operator: '=', answerBoolean: true }];

@@ -202,10 +202,34 @@ function invariantIssues(defs: FhirDefinitions, object: Record<string, unknown>,
       unmet('sdf-19', 'FHIR Specification models only use FHIR defined types');
     }
   }
+  if (typeName === 'BundleEntry' && typeof object.fullUrl === 'string') {
+    found.push(...fullUrlIssues(defs, object.fullUrl, object.resource as Record<string, unknown> | undefined, `${path}.fullUrl`));
+  }
   if (typeName === 'QuestionnaireItem' && Array.isArray(object.enableWhen) && object.enableWhen.length === 2 && object.enableBehavior === undefined) {
     unmet('que-12', 'If there are more than one enableWhen, enableBehavior must be specified');
   }
   return found;
+}
+
+const ABSOLUTE_URI = /^[A-Za-z][A-Za-z0-9+.-]*:/;
+/** An absolute RESTful server URL of a resource (references.html#regex), version-independent. */
+const RESTFUL_URL = /^https?:\/\/(?:[A-Za-z0-9\-\\.:%$]*\/)+([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/;
+
+/**
+ * Bundle.entry.fullUrl is "the absolute URL for the resource" (an http(s) URL, or a urn:uuid or
+ * urn:oid), and one that looks like a RESTful server URL "SHALL end with the Resource.id".
+ */
+function fullUrlIssues(defs: FhirDefinitions, fullUrl: string, resource: Record<string, unknown> | undefined, at: string): OperationOutcomeIssue[] {
+  const issue = (text: string): OperationOutcomeIssue[] => [{ severity: 'error', code: 'value', details: { text }, expression: [at] }];
+  if (!ABSOLUTE_URI.test(fullUrl)) {
+    return issue(`fullUrl "${fullUrl}" is not absolute: an entry's fullUrl is an absolute URL, or a urn:uuid or urn:oid`);
+  }
+  const [, type, id] = RESTFUL_URL.exec(fullUrl) ?? [];
+  const { resourceType, id: resourceId } = resource ?? {};
+  if (type && defs.isResourceType(type) && typeof resourceType === 'string' && typeof resourceId === 'string' && (type !== resourceType || id !== resourceId)) {
+    return issue(`fullUrl ${fullUrl} disagrees with its resource, ${resourceType}/${resourceId}: a RESTful fullUrl ends with the resource's type and id`);
+  }
+  return [];
 }
 
 const URI_TYPES = new Set(['canonical', 'uri', 'url']);
