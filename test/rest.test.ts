@@ -71,6 +71,27 @@ describe.each(BACKENDS)('FHIR REST interactions on %s', (backend) => {
     expect(history.body.entry.map((e: any) => e.response.etag)).toEqual(['W/"2"', 'W/"1"']);
   });
 
+  test('read and vread in part: _summary and _elements, tagged SUBSETTED', async () => {
+    const created = await create(server, { ...patient, text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">Ada Okafor</div>' } });
+    const tags = (body: any): string[] => (body.meta?.tag ?? []).map((t: any) => t.code);
+    const elements = await server.request(`Patient/${created.id}?_elements=birthDate`);
+    expect(elements.status).toBe(200);
+    expect(Object.keys(elements.body).sort()).toEqual(['birthDate', 'id', 'meta', 'resourceType']);
+    expect(tags(elements.body)).toEqual(['SUBSETTED']);
+    expect(elements.headers.get('etag')).toBe('W/"1"');
+    const text = await server.request(`Patient/${created.id}/_history/1?_summary=text`);
+    expect(Object.keys(text.body).sort()).toEqual(['id', 'meta', 'resourceType', 'text']);
+    const data = await server.request(`Patient/${created.id}?_summary=data`);
+    expect(data.body.text).toBeUndefined();
+    expect(data.body.name[0].family).toBe('Okafor');
+    const whole = await server.request(`Patient/${created.id}?_summary=false`);
+    expect(whole.body.text.status).toBe('generated');
+    expect(tags(whole.body)).toEqual([]);
+    const count = await server.request(`Patient/${created.id}?_summary=count`);
+    expect(count.status).toBe(400);
+    expect(count.body.issue[0].details.text).toBe('_summary must be true, text, data or false, got "count"');
+  });
+
   test('update-as-create with a client id, then 304 on If-None-Match', async () => {
     const res = await server.request('Patient/p-client-1', { method: 'PUT', json: { ...patient, id: 'p-client-1' } });
     expect(res.status).toBe(201);

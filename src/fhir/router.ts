@@ -12,6 +12,7 @@ import type { OperationRegistry } from './operations.js';
 import { parseSearch } from './search/parse.js';
 import type { SearchRequest } from './search/types.js';
 import { executeSearch } from './searchset.js';
+import { subsetForRead } from './summary.js';
 import type { FhirRequest, FhirResponse } from './types.js';
 
 export interface RouterOptions {
@@ -129,7 +130,7 @@ export class FhirRouter {
       if (req.access && version.resource) {
         await this.guard.assertPermits(req.access, version.resource, 'r', this.db(scope));
       }
-      return withVersionHeaders(200, version);
+      return subsetted(withVersionHeaders(200, version), this.defs, req);
     }
     throw new FhirError(405, [issue('not-supported', `${req.method} ${req.path} is not a FHIR interaction this server supports`)]);
   }
@@ -242,7 +243,7 @@ export class FhirRouter {
     if (req.ifModifiedSince && Date.parse(req.ifModifiedSince) >= Math.floor(Date.parse(stored.lastUpdated) / 1000) * 1000) {
       return { status: 304, headers: versionHeaders(stored) };
     }
-    return withVersionHeaders(200, stored);
+    return subsetted(withVersionHeaders(200, stored), this.defs, req);
   }
 
   private async search(type: string, query: [string, string][], req: FhirRequest, scope?: Writer): Promise<FhirResponse> {
@@ -539,6 +540,11 @@ function applyJsonPatch(resource: Resource, ops: Operation[]): Resource {
 
 export function versionHeaders(stored: StoredResource): Record<string, string> {
   return { ETag: `W/"${stored.versionId}"`, 'Last-Modified': new Date(stored.lastUpdated).toUTCString() };
+}
+
+/** A read's or vread's resource in the part _summary / _elements ask for. */
+function subsetted(response: FhirResponse, defs: FhirDefinitions, req: FhirRequest): FhirResponse {
+  return response.resource ? { ...response, resource: subsetForRead(defs, response.resource, req.query) } : response;
 }
 
 export function withVersionHeaders(status: number, stored: StoredResource, location?: string): FhirResponse {

@@ -1,5 +1,38 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { FhirDefinitions, TopLevelElements } from './definitions.js';
+import { badRequest } from './outcome.js';
+
+export type Summary = 'true' | 'text' | 'data' | 'count' | 'false';
+const SUMMARIES: readonly string[] = ['true', 'text', 'data', 'count', 'false'];
+
+/** A _summary value; `count` only where there is a search (http.html lists _summary for every interaction, count for searches). */
+export function parseSummary(value: string, search: boolean): Summary {
+  if (!SUMMARIES.includes(value) || (!search && value === 'count')) {
+    throw badRequest(`_summary must be true, text, data${search ? ', count' : ''} or false, got "${value}"`, '_summary');
+  }
+  return value as Summary;
+}
+
+export function parseElements(value: string): string[] {
+  return value.split(',').map((e) => e.trim()).filter(Boolean);
+}
+
+/**
+ * _summary and _elements of a read or vread: "general parameters" of every interaction
+ * (http.html), so a client can fetch one resource in part as it can a search's matches.
+ */
+export function subsetForRead(defs: FhirDefinitions, resource: Resource, query: readonly [string, string][]): Resource {
+  let summary: Summary | undefined;
+  let elements: string[] | undefined;
+  for (const [key, value] of query) {
+    if (key === '_summary') {
+      summary = parseSummary(value, false);
+    } else if (key === '_elements') {
+      elements = parseElements(value);
+    }
+  }
+  return summary || elements ? applySummary(defs, resource, summary, elements) : resource;
+}
 
 /**
  * _summary and _elements (FHIR R4 §3.1.1.5.8–9): subsets of a resource, tagged SUBSETTED so
@@ -32,7 +65,7 @@ function subset(resource: Resource, elements: TopLevelElements, keep: (name: str
 export function applySummary(
   defs: FhirDefinitions,
   resource: Resource,
-  summary: 'true' | 'text' | 'data' | 'false' | 'count' | undefined,
+  summary: Summary | undefined,
   elements?: string[],
 ): Resource {
   const top = defs.topLevelElements(resource.resourceType);

@@ -1,5 +1,6 @@
 import type { FhirDefinitions, SearchParamDef } from '../definitions.js';
 import { badRequest, FhirError } from '../outcome.js';
+import { parseElements, parseSummary } from '../summary.js';
 import type { IncludeRule, SearchCursor, SearchFilter, SearchRequest, SortRule } from './types.js';
 
 export interface ParseOptions {
@@ -103,13 +104,10 @@ function parseResultParam(defs: FhirDefinitions, req: SearchRequest, key: string
       req.total = value;
       return;
     case '_summary':
-      if (!['true', 'text', 'data', 'count', 'false'].includes(value)) {
-        throw badRequest(`_summary must be true, text, data, count or false, got "${value}"`, '_summary');
-      }
-      req.summary = value as SearchRequest['summary'];
+      req.summary = parseSummary(value, true);
       return;
     case '_elements':
-      req.elements = value.split(',').map((e) => e.trim()).filter(Boolean);
+      req.elements = parseElements(value);
       return;
     case '_sort':
       req.sort = value.split(',').map((s) => parseSort(defs, req.resourceType, s.trim()));

@@ -1,4 +1,5 @@
 import type { SearchParamDef } from '../definitions.js';
+import type { Summary } from '../summary.js';
 
 /** Search prefixes of FHIR R4 §3.1.1.4.2 (eq when none is given). */
 export type Prefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ap';
@@ -86,7 +87,7 @@ export interface SearchRequest {
    * the last page); counting a multi-page result takes _total=accurate (or estimate, answered accurately).
    */
   total?: 'none' | 'estimate' | 'accurate';
-  summary?: 'true' | 'text' | 'data' | 'count' | 'false';
+  summary?: Summary;
   elements?: string[];
   include: IncludeRule[];
   revinclude: IncludeRule[];
