@@ -352,6 +352,10 @@ describe.each(BACKENDS)('FHIR REST interactions on %s', (backend) => {
     expect(cs.body.fhirVersion).toBe('4.0.1');
     const obs = cs.body.rest[0].resource.find((r: any) => r.type === 'Observation');
     expect(obs.searchParam.map((p: any) => p.name)).toEqual(expect.arrayContaining(['code', 'patient', 'date', 'value-quantity']));
+    expect(obs.searchInclude).toEqual(expect.arrayContaining(['Observation:subject', 'Observation:encounter']));
+    const patientType = cs.body.rest[0].resource.find((r: any) => r.type === 'Patient');
+    expect(patientType.searchRevInclude).toEqual(expect.arrayContaining(['Observation:subject', 'Encounter:patient', 'Provenance:target']));
+    expect(patientType.searchRevInclude).not.toContain('Observation:specimen'); // it reaches Specimens only
     expect(cs.body.rest[0].operation.map((o: any) => o.name)).toContain('resource-counts');
   });
 });

@@ -472,6 +472,9 @@ describe.each(BACKENDS)('FHIR search on %s', (backend) => {
     expect(includeKeys(iter)).toEqual([`Organization/${org.id}`, `Patient/${p.id}`].sort());
     const noIter = await search(`${base}&_include=Observation:subject`);
     expect(includeKeys(noIter)).not.toContain(`Organization/${org.id}`);
+    const wrong = await server.request(`Patient?_id=${p.id}&_revinclude=*`);
+    expect(wrong.status).toBe(400);
+    expect(wrong.body.issue[0]).toMatchObject({ expression: ['_revinclude'], details: { text: '_revinclude must be SourceType:parameter[:TargetType], got "*"' } });
     const rev = await search(`Patient?_id=${p.id}&_revinclude=Observation:subject`);
     expect(matchIds(rev)).toEqual([p.id]);
     expect(includeKeys(rev)).toEqual([`Observation/${o1.id}`, `Observation/${o2.id}`].sort());

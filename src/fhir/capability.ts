@@ -15,6 +15,15 @@ export function buildCapabilityStatement(router: FhirRouter, operations: Operati
     name: op.definition.code,
     definition: op.definition.url ?? `${options.baseUrl}/OperationDefinition/${op.definition.id ?? op.definition.code}`,
   });
+  // _revinclude values by the type they reach: every reference parameter of every type, under each of its targets.
+  const revIncludes = new Map<string, string[]>();
+  for (const source of [...defs.resourceTypes].sort()) {
+    for (const param of defs.getSearchParams(source).values()) {
+      for (const target of param.type === 'reference' ? param.target : []) {
+        revIncludes.set(target, [...(revIncludes.get(target) ?? []), `${source}:${param.code}`]);
+      }
+    }
+  }
   const resources: CapabilityStatementRestResource[] = [...defs.resourceTypes].sort().map((type) => ({
     type: type as CapabilityStatementRestResource['type'],
     profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
@@ -28,6 +37,7 @@ export function buildCapabilityStatement(router: FhirRouter, operations: Operati
     conditionalDelete: 'single',
     referencePolicy: ['literal', 'logical', 'local'],
     searchInclude: [...defs.getSearchParams(type).values()].filter((p) => p.type === 'reference').map((p) => `${type}:${p.code}`),
+    ...(revIncludes.has(type) ? { searchRevInclude: revIncludes.get(type) } : {}),
     searchParam: [
       { name: '_id', type: 'token', definition: 'http://hl7.org/fhir/SearchParameter/Resource-id' },
       { name: '_lastUpdated', type: 'date', definition: 'http://hl7.org/fhir/SearchParameter/Resource-lastUpdated' },

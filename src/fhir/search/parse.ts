@@ -57,7 +57,7 @@ export function parseSearch(
     }
     if (base === '_include' || base === '_revinclude') {
       const iterate = key.endsWith(':iterate') || key.endsWith(':recurse');
-      const rules = parseInclude(defs, value, iterate, base === '_include' ? resourceType : undefined);
+      const rules = parseInclude(defs, base, value, iterate, base === '_include' ? resourceType : undefined);
       (base === '_include' ? req.include : req.revinclude).push(...rules);
       continue;
     }
@@ -157,16 +157,16 @@ function parseSort(defs: FhirDefinitions, resourceType: string, key: string): So
   return { param, descending };
 }
 
-function parseInclude(defs: FhirDefinitions, value: string, iterate: boolean, searchedType: string | undefined): IncludeRule[] {
+function parseInclude(defs: FhirDefinitions, name: string, value: string, iterate: boolean, searchedType: string | undefined): IncludeRule[] {
   const [sourceType, code, targetType] = value.split(':');
   if (!sourceType || !code || !defs.isResourceType(sourceType)) {
-    throw badRequest(`_include/_revinclude must be SourceType:parameter[:TargetType], got "${value}"`, '_include');
+    throw badRequest(`${name} must be SourceType:parameter[:TargetType], got "${value}"`, name);
   }
   if (searchedType && !iterate && sourceType !== searchedType) {
     throw badRequest(`_include=${value} must start with the searched type ${searchedType} (use _include:iterate for others)`, '_include');
   }
   if (targetType && !defs.isResourceType(targetType)) {
-    throw badRequest(`Unknown target type ${targetType} in ${value}`, '_include');
+    throw badRequest(`Unknown target type ${targetType} in ${name}=${value}`, name);
   }
   const params =
     code === '*'
@@ -174,7 +174,7 @@ function parseInclude(defs: FhirDefinitions, value: string, iterate: boolean, se
       : [defs.getSearchParam(sourceType, code)];
   return params.map((param) => {
     if (!param || param.type !== 'reference') {
-      throw badRequest(`${sourceType}:${code} is not a reference search parameter`, '_include');
+      throw badRequest(`${sourceType}:${code} is not a reference search parameter`, name);
     }
     return { sourceType, param, targetType, iterate };
   });
