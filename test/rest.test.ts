@@ -46,6 +46,9 @@ describe.each(BACKENDS)('FHIR REST interactions on %s', (backend) => {
     expect(read.status).toBe(200);
     expect(read.body.name[0].family).toBe('Okafor');
     expect(read.text.startsWith('{"resourceType":"Patient"')).toBe(true); // resourceType first, as FHIR JSON writes it
+    const pretty = await server.request(`Patient/${created.id}?_pretty=true`);
+    expect(pretty.text.startsWith('{\n  "resourceType": "Patient",\n')).toBe(true);
+    expect(pretty.body).toEqual(read.body);
 
     const updated = await server.request(`Patient/${created.id}`, {
       method: 'PUT',

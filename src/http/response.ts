@@ -45,7 +45,9 @@ export function fhirResponse(ctx: Context, request: FhirRequest, response: FhirR
     return;
   }
   ctx.type = 'application/fhir+json';
-  ctx.body = JSON.stringify(body);
+  // _pretty (http.html, a general parameter): indented for people reading the response.
+  const pretty = request.query.some(([key, value]) => key === '_pretty' && value === 'true');
+  ctx.body = pretty ? JSON.stringify(body, null, 2) : JSON.stringify(body);
 }
 
 /** A Binary read gets its native form unless the caller asks for FHIR JSON (Accept or _format). */
