@@ -142,6 +142,23 @@ describe.each(BACKENDS)('FHIR search on %s', (backend) => {
       expect(await ids(`${base}&gender=female&active=true`)).toEqual(sorted(a));
       expect(await ids(`${base}&identifier=${q(sys + '|B-2')}&gender=female`)).toEqual([]);
     });
+
+    test('identifier :of-type matches the type coding and the value together', async () => {
+      const v2 = 'http://terminology.hl7.org/CodeSystem/v2-0203';
+      const sys = marker('oftype');
+      const typed = (code: string, value: string) => ({ system: sys, value, type: { coding: [{ system: v2, code }] } });
+      const mrn = await create(server, { resourceType: 'Patient', identifier: [typed('MR', '446053'), typed('SS', '999')] });
+      const ssn = await create(server, { resourceType: 'Patient', identifier: [typed('SS', '446053')] });
+      const untyped = await create(server, { resourceType: 'Patient', identifier: [{ system: sys, value: '446053' }] });
+      expect(await ids(`Patient?identifier=${q(sys + '|446053')}`)).toEqual(sorted(mrn, ssn, untyped));
+      expect(await ids(`Patient?identifier:of-type=${q(`${v2}|MR|446053`)}`)).toEqual(sorted(mrn));
+      expect(await ids(`Patient?identifier:of-type=${q(`${v2}|SS|446053`)}`)).toEqual(sorted(ssn));
+      // the type and value of one identifier, not of two
+      expect(await ids(`Patient?identifier:of-type=${q(`${v2}|MR|999`)}`)).toEqual([]);
+      const incomplete = await server.request(`Patient?identifier:of-type=${q(`${v2}|MR`)}`);
+      expect(incomplete.status).toBe(400);
+      expect(incomplete.body.issue[0].details.text).toBe(`:of-type takes [system]|[code]|[value] (the identifier's type coding and its value), got "${v2}|MR"`);
+    });
   });
 
   describe('reference', () => {

@@ -315,7 +315,14 @@ function addToken(rows: IndexRows, code: string, type: string, value: unknown): 
         pushToken(rows, code, undefined, undefined, value.text);
       }
     } else if (type === 'Identifier' || (typeof value.value === 'string' && !('code' in value))) {
-      pushToken(rows, code, str(value.system), str(value.value), str((value.type as Json | undefined)?.text));
+      const identifierType = isObject(value.type) ? value.type : undefined;
+      pushToken(rows, code, str(value.system), str(value.value), str(identifierType?.text));
+      // :of-type searches type coding and value together ([system]|[code]|[value]): under "<code>:of-type", value "<code>|<value>".
+      for (const c of Array.isArray(identifierType?.coding) ? identifierType.coding.filter(isObject) : []) {
+        if (typeof c.system === 'string' && typeof c.code === 'string' && typeof value.value === 'string') {
+          pushToken(rows, `${code}:of-type`, c.system, `${c.code}|${value.value}`, undefined);
+        }
+      }
     } else {
       // Coding, and ContactPoint (whose "system" is phone/email, not a code system)
       const system = type === 'ContactPoint' ? undefined : str(value.system);

@@ -199,9 +199,13 @@ const TABLE_OF: Record<string, string> = {
   uri: 'sp_uri',
 };
 
-/** Where a parameter's values are indexed: a reference's identifier (:identifier) is a token under "<code>:identifier". */
+/**
+ * Where a parameter's values are indexed: a reference's identifier (:identifier) is a token under
+ * "<code>:identifier", an identifier's type with its value (:of-type) one under "<code>:of-type".
+ */
 function indexFor(param: SearchParamDef, modifier: string | undefined): { table: string | undefined; code: string } {
   if (param.type === 'reference' && modifier === 'identifier') return { table: 'sp_token', code: `${param.code}:identifier` };
+  if (param.type === 'token' && modifier === 'of-type') return { table: 'sp_token', code: `${param.code}:of-type` };
   return { table: TABLE_OF[param.type], code: param.code };
 }
 
@@ -274,6 +278,14 @@ function tokenMatch(sql: Sql, param: SearchParamDef, modifier: string | undefine
     }
     // code elements are indexed without a system: they match on the bare code.
     return `((${t}.system || '|' || ${t}.value) = ANY(${sql.p([...expansion.pairs])}::text[]) OR (${t}.system IS NULL AND ${t}.value = ANY(${sql.p([...expansion.codes])}::text[])))`;
+  }
+  if (modifier === 'of-type') {
+    // [system]|[code]|[value]: all three (search.html, token :of-type), the identifier's value after the second bar.
+    const [system, code, identifier] = [...value.split('|').slice(0, 2), value.split('|').slice(2).join('|')];
+    if (!system || !code || !identifier) {
+      throw badRequest(`:of-type takes [system]|[code]|[value] (the identifier's type coding and its value), got "${value}"`, param.code);
+    }
+    return `(${t}.system = ${sql.p(system)} AND ${t}.value = ${sql.p(`${code}|${identifier}`)})`;
   }
   if (modifier && modifier !== 'not') {
     throw badRequest(`Modifier :${modifier} is not supported on token parameter ${param.code}`, param.code);
