@@ -653,6 +653,10 @@ describe.each(BACKENDS)('FHIR search on %s', (backend) => {
   test('unknown parameters are rejected, or ignored with a warning under lenient handling', async () => {
     const strict = await server.request('Patient?nonsense=1');
     expect(strict.status).toBe(400);
+    // A named query (_query) is a parameter like any other: carelens defines none, so none is known.
+    const named = await server.request('Patient?_query=current-high-risk');
+    expect(named.status).toBe(400);
+    expect(named.body.issue[0].details.text).toContain('Unknown search parameter "_query"');
     const lenient = await server.request('Patient?nonsense=1&_count=1', { headers: { Prefer: 'handling=lenient' } });
     expect(lenient.status).toBe(200);
     expect(lenient.body.entry.some((e: any) => e.search?.mode === 'outcome')).toBe(true);

@@ -160,7 +160,8 @@ export class FhirDefinitions {
   }
 
   private addSearchParameter(sp: SearchParameter, byUrl: ReadonlyMap<string, SearchParameter>, structures: StructureLookup): void {
-    if (!sp.code || !sp.type || !sp.base || sp.type === 'special') {
+    // _query names a custom query; carelens defines none, so it is an unknown parameter like any other.
+    if (!sp.code || !sp.type || !sp.base || sp.type === 'special' || sp.code === '_query') {
       return;
     }
     const components = sp.type === 'composite' ? compositeComponents(sp, byUrl) : undefined;
