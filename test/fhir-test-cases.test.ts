@@ -1,4 +1,4 @@
-import type { Parameters, Resource } from '@medplum/fhirtypes';
+import type { OperationOutcome, Parameters, Resource } from '@medplum/fhirtypes';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { XMLSerializer } from '@xmldom/xmldom';
@@ -110,13 +110,24 @@ function readValidatorCases(): ValidatorCase[] {
   const all = (JSON.parse(readFileSync(manifest, 'utf8')) as { 'test-cases': Record<string, unknown>[] })['test-cases'];
   return all
     .filter((c) => String(c.version).startsWith('4.0') && String(c.file).endsWith('.json') && c['use-test'] !== false)
-    .filter((c) => c.java !== undefined && Object.entries(c).every(([key, value]) => PLAIN_KEYS.has(key) || isExpectation(value)))
-    .map((c) => ({ key: `validator/${String(c.name)}`, file: String(c.file), valid: (c.java as { errorCount?: number }).errorCount === 0 }));
+    .filter((c) => isExpectation(c.java) && Object.entries(c).every(([key, value]) => PLAIN_KEYS.has(key) || isExpectation(value)))
+    .map((c) => ({ key: `validator/${String(c.name)}`, file: String(c.file), valid: expectsValid(c.java as Expectation) }));
 }
 
-/** A validator's expected outcome (java, firely-sdk-current, …), which sets nothing up. */
-function isExpectation(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && 'errorCount' in value;
+/** A validator's expected outcome (java, firely-sdk-current, …): its error count, or (newer manifests) the OperationOutcome it gives. */
+interface Expectation {
+  errorCount?: number;
+  outcome?: OperationOutcome;
+}
+
+function isExpectation(value: unknown): value is Expectation {
+  return typeof value === 'object' && value !== null && ('errorCount' in value || 'outcome' in value);
+}
+
+function expectsValid(expectation: Expectation): boolean {
+  return expectation.errorCount !== undefined
+    ? expectation.errorCount === 0
+    : !(expectation.outcome?.issue ?? []).some((i) => i.severity === 'error' || i.severity === 'fatal');
 }
 
 /** What $validate made of a resource: valid, or the errors (a refusal of the request counts as invalid). */

@@ -121,11 +121,14 @@ const RELATIVE_REFERENCE = /^([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(\/_history\/
  * type definitions (contained and bundled resources with theirs): the 32-bit range of the integer types,
  * a time zone on every dateTime that has a time, a Coding's system that is an R4 value set rather
  * than a code system (terminologies.html: the system identifies the code system that defines the
- * code), and the type a relative reference points to, which must be one the element allows
- * (Observation.subject: Patient, Group, Device or Location).
+ * code), a Bundle entry's fullUrl, and the type a relative reference points to, which must be one
+ * the element allows (Observation.subject: Patient, Group, Device or Location).
  */
 function typedIssues(defs: FhirDefinitions, object: Record<string, unknown>, typeName: string, path: string): OperationOutcomeIssue[] {
   const found: OperationOutcomeIssue[] = invariantIssues(defs, object, typeName, path);
+  if (typeName === 'BundleEntry' && typeof object.fullUrl === 'string') {
+    found.push(...fullUrlIssues(defs, object.fullUrl, object.resource as Record<string, unknown> | undefined, `${path}.fullUrl`));
+  }
   const issue = (text: string, at: string): void => {
     found.push({ severity: 'error', code: 'value', details: { text }, expression: [at] });
   };
@@ -201,9 +204,6 @@ function invariantIssues(defs: FhirDefinitions, object: Record<string, unknown>,
     if (!fhirTypes) {
       unmet('sdf-19', 'FHIR Specification models only use FHIR defined types');
     }
-  }
-  if (typeName === 'BundleEntry' && typeof object.fullUrl === 'string') {
-    found.push(...fullUrlIssues(defs, object.fullUrl, object.resource as Record<string, unknown> | undefined, `${path}.fullUrl`));
   }
   if (typeName === 'QuestionnaireItem' && Array.isArray(object.enableWhen) && object.enableWhen.length === 2 && object.enableBehavior === undefined) {
     unmet('que-12', 'If there are more than one enableWhen, enableBehavior must be specified');
