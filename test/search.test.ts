@@ -1,5 +1,5 @@
 import type { DocumentReference, Resource } from '@medplum/fhirtypes';
-import { BACKENDS, create, useServer, type TestResponse } from './harness.js';
+import { BACKENDS, clientCredentialsToken, create, OPERATOR, useServer, type TestResponse } from './harness.js';
 
 /**
  * Search semantics per parameter type (FHIR R4 search page). Every test creates its own data
@@ -648,6 +648,45 @@ describe.each(BACKENDS)('FHIR search on %s', (backend) => {
     expect(choice.body.entry[0].resource.multipleBirthInteger).toBe(2);
     expect(choice.body.entry[0].resource.deceasedBoolean).toBeUndefined();
     expect(er.meta.tag).toEqual(expect.arrayContaining([expect.objectContaining({ code: 'SUBSETTED' })]));
+  });
+
+  test('search across types (search-system): _type, parameters common to every type searched, paging, access', async () => {
+    const tag = { system: marker('system-search'), code: 'batch-7' };
+    const tagged = { meta: { tag: [tag] } };
+    const p = await create(server, { resourceType: 'Patient', name: [{ family: 'Across' }], ...tagged });
+    const o = await create(server, { resourceType: 'Observation', status: 'final', code: { text: 'Across' }, ...tagged });
+    const e = await create(server, { resourceType: 'Encounter', status: 'finished', class: { code: 'AMB' }, ...tagged });
+    const keys = (res: TestResponse): string[] => (res.body.entry ?? []).map((x: any) => `${x.resource.resourceType}/${x.resource.id}`).sort();
+    const byTag = `_tag=${q(`${tag.system}|${tag.code}`)}`;
+    expect(keys(await search(`?${byTag}`))).toEqual([`Encounter/${e.id}`, `Observation/${o.id}`, `Patient/${p.id}`].sort());
+    expect(keys(await search(`?_type=Patient,Observation&${byTag}`))).toEqual([`Observation/${o.id}`, `Patient/${p.id}`].sort());
+    const form = await server.request('_search', { method: 'POST', body: `_type=Encounter&${byTag}`, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+    expect(keys(form)).toEqual([`Encounter/${e.id}`]);
+    // One at a time: the next links walk all three, each once, on the base URL.
+    const seen: string[] = [];
+    let page = await search(`?${byTag}&_count=1`);
+    for (;;) {
+      seen.push(...keys(page));
+      const next = page.body.link.find((l: any) => l.relation === 'next')?.url as string | undefined;
+      if (!next) break;
+      expect(next.startsWith(`${server.base}?`)).toBe(true);
+      page = await search(next);
+    }
+    expect(seen.sort()).toEqual([`Encounter/${e.id}`, `Observation/${o.id}`, `Patient/${p.id}`].sort());
+    // A parameter some type searched lacks, an unknown type, and what needs one type.
+    const notCommon = await server.request(`?_type=Patient,Observation&code=${q('http://loinc.org|8867-4')}`);
+    expect(notCommon.status).toBe(400);
+    expect((await server.request('?_type=Patient,Nope')).body.issue[0].details.text).toBe('_type names "Nope", which is not a resource type');
+    expect((await server.request(`?_type=Patient&${byTag}&_revinclude=Observation:subject`)).status).toBe(400);
+    // Access: a token for two types searches those two; across every type, or with a limited scope, it is refused.
+    const two = await clientCredentialsToken(server.origin, OPERATOR.id, OPERATOR.secret, 'system/Patient.rs system/Observation.rs');
+    const asTwo = (path: string) => server.request(path, { headers: { Authorization: `Bearer ${two}` } });
+    expect(keys(await asTwo(`?_type=Patient,Observation&${byTag}`))).toEqual([`Observation/${o.id}`, `Patient/${p.id}`].sort());
+    expect((await asTwo(`?${byTag}`)).status).toBe(403);
+    const limited = await clientCredentialsToken(server.origin, OPERATOR.id, OPERATOR.secret, 'system/Patient.rs system/Observation.rs?status=final');
+    const refused = await server.request(`?_type=Patient,Observation&${byTag}`, { headers: { Authorization: `Bearer ${limited}` } });
+    expect(refused.status).toBe(403);
+    expect(refused.body.issue[0].details.text).toContain('not to Observation');
   });
 
   test('unknown parameters are rejected, or ignored with a warning under lenient handling', async () => {

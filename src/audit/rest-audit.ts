@@ -84,8 +84,14 @@ function classify(method: string, type?: string, id?: string, sub?: string, vid?
   if (operation) {
     return { interaction: 'operation', action: 'E' };
   }
-  if (!type) {
-    return { interaction: method === 'POST' ? 'transaction' : 'capabilities', action: 'E' };
+  if (!type && method === 'POST') {
+    return { interaction: 'transaction', action: 'E' };
+  }
+  if (!type || type === '_search') {
+    return { interaction: 'search-system', action: 'R' };
+  }
+  if (type === 'metadata') {
+    return { interaction: 'capabilities', action: 'E' };
   }
   if (type === '_history' || id === '_history' || sub === '_history') {
     return { interaction: vid ? 'vread' : type === '_history' ? 'history-system' : id === '_history' ? 'history-type' : 'history-instance', action: 'R' };

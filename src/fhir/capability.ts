@@ -79,7 +79,9 @@ export function buildCapabilityStatement(router: FhirRouter, operations: Operati
           ],
         },
         resource: resources,
-        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
+        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'search-system' }, { code: 'history-system' }],
+        // What a search without _type takes: the parameters every type has.
+        searchParam: resources[0].searchParam!.filter((p) => resources.every((r) => r.searchParam!.some((q) => q.name === p.name && q.type === p.type))),
         operation: operations.filter((op) => op.definition.system).map(opRef),
       },
     ],

@@ -49,7 +49,13 @@ export class FhirRouter {
       if (method === 'POST') {
         return this.requireBundleHandler()(req, scope);
       }
+      if (method === 'GET') {
+        return this.systemSearch(req.query, req, scope);
+      }
       throw notSupported(`${req.method} on the FHIR base is not supported`);
+    }
+    if (type === '_search' && segments.length === 1 && method === 'POST') {
+      return this.systemSearch([...req.query, ...formParams(req)], req, scope);
     }
     if (type === 'metadata' && segments.length === 1 && method === 'GET') {
       return { status: 200, resource: this.requireOperations().capabilityStatement(), headers: {} };
@@ -244,6 +250,46 @@ export class FhirRouter {
       return { status: 304, headers: versionHeaders(stored) };
     }
     return subsetted(withVersionHeaders(200, stored), this.defs, req);
+  }
+
+  /**
+   * search-system (`GET [base]?_type=Patient,Group&_lastUpdated=gt…`): the types named by _type,
+   * or every type. Each parameter must be one of every type searched (the common ones, _id,
+   * _lastUpdated, _tag…, when there is no _type), and the caller must be able to search each
+   * type unrestricted: access limited to compartments, or short of patients who withheld consent,
+   * searches one type at a time.
+   */
+  private async systemSearch(query: [string, string][], req: FhirRequest, scope?: Writer): Promise<FhirResponse> {
+    const named = query.filter(([key]) => key === '_type').flatMap(([, value]) => value.split(',').map((t) => t.trim()));
+    const unknown = named.find((t) => !this.defs.isResourceType(t));
+    if (unknown !== undefined) {
+      throw badRequest(`_type names "${unknown}", which is not a resource type`, '_type');
+    }
+    const types = named.length > 0 ? [...new Set(named)] : [...this.defs.resourceTypes].sort();
+    const access = req.access;
+    const limited = access ? types.find((t) => this.guard.searchRestriction(access, t) !== undefined) : undefined;
+    if (limited) {
+      throw forbidden(`A search across types needs unrestricted search access to each type searched (not to ${limited}): search one type at a time`);
+    }
+    const request = this.parseSearch(types[0], query.filter(([key]) => key !== '_type'), req.lenient);
+    const used = [
+      ...request.filters.flatMap((f) => (f.kind === 'value' || f.kind === 'chain' || f.kind === 'composite' ? [f.param] : [])),
+      ...request.sort.flatMap((rule) => (typeof rule.param === 'string' ? [] : [rule.param])),
+    ];
+    if (request.filters.some((f) => f.kind === 'has') || request.include.length > 0 || request.revinclude.length > 0) {
+      throw badRequest('_has, _include and _revinclude need a resource type: search one type at a time');
+    }
+    for (const type of types) {
+      const missing = used.find((param) => this.defs.getSearchParam(type, param.code)?.type !== param.type);
+      if (missing) {
+        throw badRequest(`${missing.code} is not a search parameter of ${type}: a search across types takes only parameters every type searched has${named.length ? '' : ' (name the types with _type)'}`, missing.code);
+      }
+    }
+    request.acrossTypes = types;
+    if (named.length > 0) {
+      request.canonicalQuery = [`_type=${types.join(',')}`, request.canonicalQuery].filter(Boolean).join('&');
+    }
+    return { status: 200, resource: await executeSearch(this, request, this.db(scope)), headers: {} };
   }
 
   private async search(type: string, query: [string, string][], req: FhirRequest, scope?: Writer): Promise<FhirResponse> {

@@ -41,7 +41,7 @@ export async function executeSearch(router: FhirRouter, req: SearchRequest, db: 
   // Paging links carry keyset cursors, so pages do not shift while resources are created or deleted.
   const url = (extra?: [string, string]): string => {
     const query = [req.canonicalQuery, extra ? `${extra[0]}=${extra[1]}` : ''].filter(Boolean).join('&');
-    return `${options.baseUrl}/${req.resourceType}${query ? '?' + query : ''}`;
+    return `${options.baseUrl}${req.acrossTypes ? '' : `/${req.resourceType}`}${query ? '?' + query : ''}`;
   };
   const cursorLink = (direction: 'next' | 'previous', row: StoredResource): string =>
     url(['_cursor', encodeCursor({ direction, values: row.sortKey ?? [] })]);

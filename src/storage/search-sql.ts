@@ -114,7 +114,9 @@ export function compileCount(req: SearchRequest): { text: string; params: unknow
  * Filters on the resource row itself (_id, _lastUpdated, _text, access) apply to the row.
  */
 function whereClause(sql: Sql, req: SearchRequest, alias: string): string {
-  const conditions = [`${alias}.resource_type = ${sql.p(req.resourceType)}`, `NOT ${alias}.deleted`];
+  const ofType = (a: string): string =>
+    req.acrossTypes ? `${a}.resource_type = ANY(${sql.p(req.acrossTypes)}::text[])` : `${a}.resource_type = ${sql.p(req.resourceType)}`;
+  const conditions = [ofType(alias), `NOT ${alias}.deleted`];
   const driver = req.filters.find(
     (f): f is Extract<SearchFilter, { kind: 'value' }> => f.kind === 'value' && f.modifier !== 'missing' && f.modifier !== 'not' && f.modifier !== 'not-in' && TABLE_OF[f.param.type] !== undefined,
   );
@@ -126,7 +128,7 @@ function whereClause(sql: Sql, req: SearchRequest, alias: string): string {
   const others = req.filters.filter((f) => f !== driver);
   const index = indexFor(driver.param, driver.modifier);
   const inner = [
-    `${d}.resource_type = ${sql.p(req.resourceType)}`,
+    ofType(d),
     `${d}.code = ${sql.p(index.code)}`,
     `(${driver.values.map((v) => valueMatch(sql, driver.param, driver.modifier, v, d)).join(' OR ')})`,
     ...others.filter(onIndex).map((f) => filterCondition(sql, f, d)),
@@ -513,6 +515,9 @@ function specialCondition(sql: Sql, filter: Extract<SearchFilter, { kind: 'speci
 function sortKeys(sql: Sql, req: SearchRequest, r: string): SortKey[] {
   const keys = req.sort.map((rule) => sortKey(sql, rule, r));
   keys.push({ expression: `${r}.last_updated`, descending: false, type: 'timestamptz' });
+  if (req.acrossTypes) {
+    keys.push({ expression: `${r}.resource_type`, descending: false, type: 'text' }); // ids are unique within a type only
+  }
   keys.push({ expression: `${r}.id`, descending: false, type: 'text' });
   return keys;
 }

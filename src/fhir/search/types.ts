@@ -73,6 +73,11 @@ export interface SearchCursor {
 
 export interface SearchRequest {
   resourceType: string;
+  /**
+   * A search across types (search-system, `GET [base]?_type=…`): the types searched, whose
+   * parameters all apply to each; resourceType is then the first of them.
+   */
+  acrossTypes?: readonly string[];
   filters: SearchFilter[];
   sort: SortRule[];
   count: number;
