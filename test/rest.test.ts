@@ -95,11 +95,16 @@ describe.each(BACKENDS)('FHIR REST interactions on %s', (backend) => {
     expect(count.body.issue[0].details.text).toBe('_summary must be true, text, data or false, got "count"');
   });
 
-  test('update-as-create with a client id, then 304 on If-None-Match', async () => {
+  test('update-as-create with a client id, then 304 on If-None-Match and If-Modified-Since (conditional read)', async () => {
     const res = await server.request('Patient/p-client-1', { method: 'PUT', json: { ...patient, id: 'p-client-1' } });
     expect(res.status).toBe(201);
     const again = await server.request('Patient/p-client-1', { headers: { 'If-None-Match': 'W/"1"' } });
     expect(again.status).toBe(304);
+    expect((await server.request('Patient/p-client-1', { headers: { 'If-None-Match': 'W/"2"' } })).status).toBe(200);
+    const lastModified = res.headers.get('Last-Modified')!;
+    expect((await server.request('Patient/p-client-1', { headers: { 'If-Modified-Since': lastModified } })).status).toBe(304);
+    const before = new Date(Date.parse(lastModified) - 60_000).toUTCString();
+    expect((await server.request('Patient/p-client-1', { headers: { 'If-Modified-Since': before } })).status).toBe(200);
   });
 
   test('delete: 204, then 410 Gone on read, visible in history, re-creatable', async () => {
@@ -356,6 +361,8 @@ describe.each(BACKENDS)('FHIR REST interactions on %s', (backend) => {
     const obs = cs.body.rest[0].resource.find((r: any) => r.type === 'Observation');
     expect(obs.searchParam.map((p: any) => p.name)).toEqual(expect.arrayContaining(['code', 'patient', 'date', 'value-quantity']));
     expect(obs.searchInclude).toEqual(expect.arrayContaining(['Observation:subject', 'Observation:encounter']));
+    expect(obs.conditionalRead).toBe('full-support');
+    expect(cs.body.rest[0].interaction.map((i: any) => i.code)).toContain('search-system');
     const patientType = cs.body.rest[0].resource.find((r: any) => r.type === 'Patient');
     expect(patientType.searchRevInclude).toEqual(expect.arrayContaining(['Observation:subject', 'Encounter:patient', 'Provenance:target']));
     expect(patientType.searchRevInclude).not.toContain('Observation:specimen'); // it reaches Specimens only

@@ -32,7 +32,7 @@ export function buildCapabilityStatement(router: FhirRouter, operations: Operati
     readHistory: true,
     updateCreate: true,
     conditionalCreate: true,
-    conditionalRead: 'not-supported',
+    conditionalRead: 'full-support', // If-None-Match and If-Modified-Since on read → 304
     conditionalUpdate: true,
     conditionalDelete: 'single',
     referencePolicy: ['literal', 'logical', 'local'],
