@@ -58,7 +58,7 @@ export function buildCapabilityStatement(router: FhirRouter, operations: Operati
     implementation: { description: 'carelens FHIR R4 server', url: options.baseUrl },
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'json'],
-    patchFormat: ['application/json-patch+json'],
+    patchFormat: ['application/json-patch+json', 'application/fhir+json'], // JSON Patch, and FHIRPath Patch as Parameters
     rest: [
       {
         mode: 'server',
