@@ -16,6 +16,7 @@ import { FhirRouter } from './fhir/router.js';
 import type { FhirRequest } from './fhir/types.js';
 import { assertValid } from './fhir/validation.js';
 import { acceptsEventStream, checkAcceptable, readBody } from './http/body.js';
+import { crossOrigin } from './http/cors.js';
 import { errorBoundary } from './http/error-boundary.js';
 import { Metrics } from './http/metrics.js';
 import { type AppState, requestId } from './http/request-id.js';
@@ -117,6 +118,9 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
   koa.use(requestId(logger));
   koa.use(metrics.middleware());
   koa.use(errorBoundary(logger));
+  const fhirPrefix = new URL(config.baseUrl).pathname.replace(/\/$/, '');
+  const isFhirPath = (path: string): boolean => path === fhirPrefix || path.startsWith(fhirPrefix + '/');
+  koa.use(crossOrigin((path) => isFhirPath(path) || path === '/cds-services' || path.startsWith('/cds-services/')));
 
   const ops = new Router<AppState>();
   ops.get('/healthz', (ctx) => {
@@ -170,9 +174,8 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
   koa.use(cds.routes().routes());
   koa.use(auth.middleware);
 
-  const fhirPrefix = new URL(config.baseUrl).pathname.replace(/\/$/, '');
   koa.use(async (ctx, next) => {
-    if (ctx.path !== fhirPrefix && !ctx.path.startsWith(fhirPrefix + '/')) {
+    if (!isFhirPath(ctx.path)) {
       return next();
     }
     const path = decodeURIComponent(ctx.path.slice(fhirPrefix.length));

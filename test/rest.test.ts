@@ -347,6 +347,29 @@ describe.each(BACKENDS)('FHIR REST interactions on %s', (backend) => {
     expect((await server.request('Patient?_summary=count')).body.total).toBe(before);
   });
 
+  test('CORS for browser apps on other origins: preflight, and the headers on answers and refusals', async () => {
+    const origin = { Origin: 'https://app.example' };
+    const preflight = await server.request('Patient/p-1', {
+      method: 'OPTIONS',
+      anonymous: true,
+      headers: { ...origin, 'Access-Control-Request-Method': 'PUT', 'Access-Control-Request-Headers': 'authorization, if-match, content-type' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+    expect(preflight.headers.get('access-control-allow-methods')).toContain('PUT');
+    expect(preflight.headers.get('access-control-allow-headers')).toEqual(expect.stringContaining('If-Match'));
+    const created = await server.request('Patient', { method: 'POST', headers: origin, json: patient });
+    expect(created.headers.get('access-control-allow-origin')).toBe('*');
+    expect(created.headers.get('access-control-expose-headers')!.split(',')).toEqual(expect.arrayContaining(['ETag', 'Location', 'X-Request-Id']));
+    const refused = await server.request('Patient', { anonymous: true, headers: origin });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('access-control-allow-origin')).toBe('*');
+    const discovery = await server.request('.well-known/smart-configuration', { anonymous: true, headers: origin });
+    expect(discovery.headers.get('access-control-allow-origin')).toBe('*');
+    // Bearer tokens only: no cookies, so no credentialed CORS.
+    expect(created.headers.get('access-control-allow-credentials')).toBeNull();
+  });
+
   test('operability: healthz, readyz, metrics, metadata', async () => {
     expect((await server.request(`${server.origin}/healthz`)).status).toBe(200);
     const ready = await server.request(`${server.origin}/readyz`);

@@ -95,18 +95,8 @@ export class CdsServices {
   }
 
   routes(): Router<AppState> {
+    // CORS for browser callers is the app's (http/cors.ts).
     const router = new Router<AppState>();
-    // CDS clients are often browser apps on other origins (CDS Hooks 2.0 §CORS).
-    router.use('/cds-services', async (ctx, next) => {
-      ctx.set('Access-Control-Allow-Origin', '*');
-      ctx.set('Access-Control-Allow-Headers', 'Authorization, Content-Type');
-      ctx.set('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
-      if (ctx.method === 'OPTIONS') {
-        ctx.status = 204;
-        return;
-      }
-      await next();
-    });
     router.get('/cds-services', (ctx) => {
       ctx.body = { services: [...this.services.values()].map((s) => s.definition) };
     });
