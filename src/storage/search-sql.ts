@@ -515,7 +515,7 @@ function specialCondition(sql: Sql, filter: Extract<SearchFilter, { kind: 'speci
 function sortKeys(sql: Sql, req: SearchRequest, r: string): SortKey[] {
   const keys = req.sort.map((rule) => sortKey(sql, rule, r));
   keys.push({ expression: `${r}.last_updated`, descending: false, type: 'timestamptz' });
-  if (req.acrossTypes) {
+  if (req.acrossTypes && req.acrossTypes.length > 1) {
     keys.push({ expression: `${r}.resource_type`, descending: false, type: 'text' }); // ids are unique within a type only
   }
   keys.push({ expression: `${r}.id`, descending: false, type: 'text' });
