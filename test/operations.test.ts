@@ -97,6 +97,26 @@ describe.each(BACKENDS)('FHIR operations on %s', (backend) => {
 
       expect((await server.request('Patient/does-not-exist/$everything')).status).toBe(404);
     });
+
+    test('start and end select by care date; what has no care date stays', async () => {
+      const p = await create(server, { resourceType: 'Patient', name: [{ family: 'Carewhen' }] });
+      const jan = await create(server, heartRate(p.id, '2024-01-15T10:00:00Z'));
+      const mar = await create(server, lab(p.id, '2345-7', '2024-03-02T10:00:00Z'));
+      const visit = await create(server, { resourceType: 'Encounter', status: 'finished', class: { code: 'AMB' }, subject: { reference: `Patient/${p.id}` }, period: { start: '2024-02-27T09:00:00Z', end: '2024-03-03T12:00:00Z' } });
+      const cond = await create(server, { resourceType: 'Condition', subject: { reference: `Patient/${p.id}` }, code: { text: 'Asthma' } }); // no `date` parameter in R4
+      const undated = await create(server, { resourceType: 'Observation', status: 'final', code: { text: 'Note' }, subject: { reference: `Patient/${p.id}` } });
+      const everything = (query: string) => server.request(`Patient/${p.id}/$everything?${query}`);
+      const always = [`Patient/${p.id}`, `Condition/${cond.id}`, `Observation/${undated.id}`];
+      expect(keys((await everything('start=2024-03-01')).body).sort()).toEqual([...always, `Observation/${mar.id}`, `Encounter/${visit.id}`].sort());
+      expect(keys((await everything('end=2024-02')).body).sort()).toEqual([...always, `Observation/${jan.id}`, `Encounter/${visit.id}`].sort());
+      expect(keys((await everything('start=2024-01-16&end=2024-02-26')).body).sort()).toEqual(always.sort());
+      // Paging links keep the range.
+      const paged = await everything('start=2024-03-01&_count=2');
+      expect(paged.body.link.find((l: any) => l.relation === 'next').url).toContain('start=2024-03-01');
+      const bad = await everything('start=yesterday');
+      expect(bad.status).toBe(400);
+      expect(bad.body.issue[0].details.text).toBe('start must be a date, got "yesterday"');
+    });
   });
 
   describe('Observation/$lastn', () => {

@@ -1,11 +1,15 @@
 import type { Bundle } from '@medplum/fhirtypes';
 import { badRequest } from '../outcome.js';
 import { type OperationModule, paramValue } from '../operations.js';
-import { dateRange } from '../search/ranges.js';
+import { dateRange, MAX_INSTANT, MIN_INSTANT } from '../search/ranges.js';
 
 /**
  * Patient/$everything (R4 Patient-everything): the patient and every resource in its patient
- * compartment, paged, with _since and _type.
+ * compartment, paged, with _since, _type, and start / end. Those are care dates, not record dates:
+ * a resource is kept when its clinical date (its type's `date` search parameter: an Observation's
+ * effective time, an Encounter's period, …) meets the range, or when it has none to judge by (the
+ * Patient, a Medication, a Condition, which R4 gives no `date`): a record export leaves out only
+ * what is known to lie outside.
  */
 export const everythingOperation: OperationModule = {
   definition: {
@@ -21,6 +25,8 @@ export const everythingOperation: OperationModule = {
     type: false,
     instance: true,
     parameter: [
+      { name: 'start', use: 'in', min: 0, max: '1', type: 'date' },
+      { name: 'end', use: 'in', min: 0, max: '1', type: 'date' },
       { name: '_since', use: 'in', min: 0, max: '1', type: 'instant' },
       { name: '_type', use: 'in', min: 0, max: '*', type: 'code' },
       { name: '_count', use: 'in', min: 0, max: '1', type: 'integer' },
@@ -40,6 +46,14 @@ export const everythingOperation: OperationModule = {
         throw badRequest(`Unknown resource type "${t}" in _type`, '_type');
       }
     }
+    const [start, end] = (['start', 'end'] as const).map((name) => {
+      const value = paramValue(ctx.params, name) as string | undefined;
+      const range = value === undefined ? undefined : dateRange(value);
+      if (value !== undefined && !range) {
+        throw badRequest(`${name} must be a date, got "${value}"`, name);
+      }
+      return value === undefined ? undefined : { value, range: range! };
+    });
     const count = Math.min(intOf(paramValue(ctx.params, '_count'), 5000, '_count'), 10000);
     const offset = intOf(paramValue(ctx.params, '_offset'), 0, '_offset');
     const params: unknown[] = [[`Patient/${id}`]];
@@ -47,6 +61,12 @@ export const everythingOperation: OperationModule = {
     if (since) {
       params.push(dateRange(since)!.low);
       where += ` AND last_updated >= $${params.length}`;
+    }
+    if (start || end) {
+      params.push(start?.range.low ?? MIN_INSTANT, end?.range.high ?? MAX_INSTANT);
+      const clinicalDate = `FROM sp_date d WHERE d.resource_type = r.resource_type AND d.id = r.id AND d.code = 'date'`;
+      where += ` AND (NOT EXISTS (SELECT 1 ${clinicalDate})
+        OR EXISTS (SELECT 1 ${clinicalDate} AND d.low < $${params.length}::timestamptz AND d.high > $${params.length - 1}::timestamptz))`;
     }
     if (types) {
       params.push(types);
@@ -56,7 +76,7 @@ export const everythingOperation: OperationModule = {
       where += ` AND resource_type <> 'AuditEvent'`;
     }
     const rows = await router.db(ctx.scope).query<{ resource_type: string; id: string; content: unknown }>(
-      `SELECT resource_type, id, content FROM resource WHERE ${where}
+      `SELECT resource_type, id, content FROM resource r WHERE ${where}
        ORDER BY (resource_type = 'Patient') DESC, resource_type, id LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
       [...params, count + 1, offset],
     );
@@ -65,6 +85,8 @@ export const everythingOperation: OperationModule = {
     const page = rows.slice(0, count);
     const link = (o: number): string =>
       `${base}/Patient/${id}/$everything?${new URLSearchParams([
+        ...(start ? [['start', start.value] as [string, string]] : []),
+        ...(end ? [['end', end.value] as [string, string]] : []),
         ...(since ? [['_since', since] as [string, string]] : []),
         ...(types ? [['_type', types.join(',')] as [string, string]] : []),
         ['_count', String(count)],
