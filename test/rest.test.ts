@@ -301,6 +301,9 @@ describe.each(BACKENDS)('FHIR REST interactions on %s', (backend) => {
       ['Patient', { method: 'POST', json: { resourceType: 'Patient', birthDate: 'yesterday' } }, 422],
       ['Patient?unknown-param=1', {}, 400],
       ['Patient?birthdate=notadate', {}, 400],
+      // A repeated property would silently lose all but its last value.
+      ['Patient', { method: 'POST', headers: { 'Content-Type': 'application/fhir+json' }, body: '{"resourceType":"Patient","gender":"male","gender":"female"}' }, 400],
+      ['Patient/abc', { method: 'PUT', headers: { 'If-Match': 'version 2' }, json: { resourceType: 'Patient', id: 'abc' } }, 400],
     ];
     for (const [path, init, status] of cases) {
       const res = await server.request(path, init);
@@ -309,6 +312,22 @@ describe.each(BACKENDS)('FHIR REST interactions on %s', (backend) => {
       expect(res.body.id).toBe(res.headers.get('x-request-id'));
       expect(res.text).not.toMatch(/at .*\.(ts|js):\d+/); // no stack traces
     }
+  });
+
+  test('a JSON body with a byte order mark is read; a repeated property is named', async () => {
+    const withBom = await server.request('Patient', { method: 'POST', headers: { 'Content-Type': 'application/fhir+json' }, body: '\uFEFF{"resourceType":"Patient","gender":"female"}' });
+    expect(withBom.status).toBe(201);
+    const repeated = await server.request('Patient', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/fhir+json' },
+      body: '{"resourceType":"Patient","name":[{"family":"Twice","given":["A"],"family":"Again"}]}',
+    });
+    expect(repeated.status).toBe(400);
+    expect(repeated.body.issue[0].details.text).toContain('"family" twice');
+    expect((await server.request('Patient?family:exact=Again')).body.total).toBe(0);
+    const malformed = await server.request(`Patient/${withBom.body.id}`, { method: 'PUT', headers: { 'If-Match': '1' }, json: { ...withBom.body } });
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.issue[0].details.text).toBe('If-Match must be an ETag such as W/"3", got "1"');
   });
 
   test('unknown parameters are ignored with a warning under Prefer: handling=lenient', async () => {

@@ -44,6 +44,10 @@ export class FhirRouter {
     const segments = req.path.split('/').filter((s) => s.length > 0);
     const [type, id, sub, vid, extra] = segments;
     const method = req.method === 'HEAD' ? 'GET' : req.method;
+    // A malformed If-Match is the client's mistake, not a version conflict (which would be 412).
+    if (req.ifMatch !== undefined && !/^(W\/)?"[^"]+"$/.test(req.ifMatch.trim())) {
+      throw badRequest(`If-Match must be an ETag such as W/"3", got "${req.ifMatch}"`);
+    }
 
     if (segments.length === 0) {
       if (method === 'POST') {

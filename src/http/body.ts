@@ -39,7 +39,8 @@ export async function readBody(ctx: Context, maxBytes: number, raw = false): Pro
   if (contentType === MULTIPART) {
     return { body: await parseMultipart(Buffer.concat(chunks), ctx.get('Content-Type')), contentType: 'application/fhir+json' };
   }
-  const text = Buffer.concat(chunks).toString('utf8');
+  // A byte order mark is not part of the JSON (RFC 8259 §8.1 lets a reader ignore one; some clients send it).
+  const text = Buffer.concat(chunks).toString('utf8').replace(/^\uFEFF/, '');
   if (contentType === FORM) {
     return { body: text, contentType };
   }
@@ -51,11 +52,66 @@ export async function readBody(ctx: Context, maxBytes: number, raw = false): Pro
       issue('not-supported', `Unsupported Content-Type "${contentType || '(none)'}": send application/fhir+json`),
     ]);
   }
+  let body: unknown;
   try {
-    return { body: JSON.parse(text), contentType };
+    body = JSON.parse(text);
   } catch (err) {
     throw badRequest(`The body is not valid JSON: ${(err as Error).message}`);
   }
+  const repeated = repeatedProperty(text);
+  if (repeated !== undefined) {
+    throw badRequest(`The body names the property "${repeated}" twice in one object: FHIR JSON names each property once, and reading it would silently keep only the last value`);
+  }
+  return { body, contentType };
+}
+
+/**
+ * The first property name an object of (valid) JSON repeats, which JSON.parse resolves by keeping
+ * the last value. One pass over the text: string contents are skipped with indexOf, so a large
+ * base64 attachment costs little.
+ */
+export function repeatedProperty(text: string): string | undefined {
+  const objects: (Set<string> | undefined)[] = []; // a Set per open object, undefined per open array
+  let expectingName = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let end = text.indexOf('"', i + 1);
+      while (isEscaped(text, end)) {
+        end = text.indexOf('"', end + 1);
+      }
+      const names = objects[objects.length - 1];
+      if (expectingName && names) {
+        const raw = text.slice(i + 1, end);
+        const name = raw.includes('\\') ? (JSON.parse(text.slice(i, end + 1)) as string) : raw;
+        if (names.has(name)) {
+          return name;
+        }
+        names.add(name);
+        expectingName = false;
+      }
+      i = end;
+    } else if (c === '{') {
+      objects.push(new Set());
+      expectingName = true;
+    } else if (c === '[') {
+      objects.push(undefined);
+    } else if (c === '}' || c === ']') {
+      objects.pop();
+    } else if (c === ',') {
+      expectingName = objects[objects.length - 1] !== undefined;
+    }
+  }
+  return undefined;
+}
+
+/** Whether the quote at `at` is escaped: preceded by an odd number of backslashes. */
+function isEscaped(text: string, at: number): boolean {
+  let backslashes = 0;
+  while (text[at - 1 - backslashes] === '\\') {
+    backslashes++;
+  }
+  return backslashes % 2 === 1;
 }
 
 function tooLarge(maxBytes: number): FhirError {
