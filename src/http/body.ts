@@ -70,7 +70,7 @@ export async function readBody(ctx: Context, maxBytes: number, raw = false): Pro
  * the last value. One pass over the text: string contents are skipped with indexOf, so a large
  * base64 attachment costs little.
  */
-export function repeatedProperty(text: string): string | undefined {
+function repeatedProperty(text: string): string | undefined {
   const objects: (Set<string> | undefined)[] = []; // a Set per open object, undefined per open array
   let expectingName = false;
   for (let i = 0; i < text.length; i++) {
