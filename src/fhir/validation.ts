@@ -1,6 +1,6 @@
 import { OperationOutcomeError, validateResource } from '@medplum/core';
 import type { OperationOutcomeIssue, Resource, StructureDefinition } from '@medplum/fhirtypes';
-import type { FhirDefinitions } from './definitions.js';
+import type { FhirDefinitions, PropertyType } from './definitions.js';
 import { FhirError } from './outcome.js';
 import { checkRequiredBindings, isValueSetUrl } from './terminology.js';
 
@@ -132,38 +132,61 @@ function typedIssues(defs: FhirDefinitions, object: Record<string, unknown>, typ
   const issue = (text: string, at: string): void => {
     found.push({ severity: 'error', code: 'value', details: { text }, expression: [at] });
   };
+  forEachTypedValue(defs, object, typeName, (key, property, item, index) => {
+    const { code, targetProfile } = property.type;
+    const at = index === undefined ? `${path}.${key}` : `${path}.${key}[${index}]`;
+    if (typeof item === 'number' && INTEGER_TYPES.has(code) && (item < INT32_MIN || item > INT32_MAX)) {
+      issue(`${item} is out of the 32-bit range of ${code} (up to ${INT32_MAX})`, at);
+    } else if (typeof item === 'string' && code === 'dateTime' && TIME_WITHOUT_ZONE.test(item)) {
+      issue(`"${item}" has a time but no time zone, which a dateTime with a time must have`, at);
+    } else if (isElement(item)) {
+      if (code === 'Coding' && typeof item.system === 'string' && isValueSetUrl(item.system)) {
+        issue(`${item.system} is a value set, not a code system: a Coding's system names the code system that defines its code`, `${at}.system`);
+      }
+      if (code === 'Reference' && typeof item.reference === 'string') {
+        const target = RELATIVE_REFERENCE.exec(item.reference)?.[1];
+        const allowed = (targetProfile ?? []).map((url) => url.slice(url.lastIndexOf('/') + 1));
+        if (target && defs.isResourceType(target) && allowed.length > 0 && !allowed.includes('Resource') && !allowed.includes(target)) {
+          issue(`A reference to type ${target}, where ${property.path} allows ${allowed.join(', ')}`, `${at}.reference`);
+        }
+      }
+      found.push(...typedIssues(defs, item, typeOf(code, item), at));
+    }
+  });
+  return found;
+}
+
+/**
+ * Calls `visit` for each value of the object's properties with the property's definition: each item
+ * of an array with its index. A primitive's `_` companion and properties the type lacks (which the
+ * validator library reports as unknown) are passed over.
+ */
+function forEachTypedValue(
+  defs: FhirDefinitions,
+  object: Record<string, unknown>,
+  typeName: string,
+  visit: (key: string, property: PropertyType, item: unknown, index: number | undefined) => void,
+): void {
   for (const [key, value] of Object.entries(object)) {
     const property = key === 'resourceType' || key.startsWith('_') ? undefined : defs.propertyType(typeName, key);
     if (!property) {
-      continue; // a primitive's id and extensions, or what the validator library reports as unknown
+      continue;
     }
-    const { code, targetProfile } = property.type;
-    const element = property.path;
-    const items = Array.isArray(value) ? value : [value];
-    items.forEach((item: unknown, i) => {
-      const at = Array.isArray(value) ? `${path}.${key}[${i}]` : `${path}.${key}`;
-      if (typeof item === 'number' && INTEGER_TYPES.has(code) && (item < INT32_MIN || item > INT32_MAX)) {
-        issue(`${item} is out of the 32-bit range of ${code} (up to ${INT32_MAX})`, at);
-      } else if (typeof item === 'string' && code === 'dateTime' && TIME_WITHOUT_ZONE.test(item)) {
-        issue(`"${item}" has a time but no time zone, which a dateTime with a time must have`, at);
-      } else if (typeof item === 'object' && item !== null && !Array.isArray(item)) {
-        const child = item as Record<string, unknown>;
-        const childType = code === 'Resource' && typeof child.resourceType === 'string' ? child.resourceType : code;
-        if (code === 'Coding' && typeof child.system === 'string' && isValueSetUrl(child.system)) {
-          issue(`${child.system} is a value set, not a code system: a Coding's system names the code system that defines its code`, `${at}.system`);
-        }
-        if (code === 'Reference' && typeof child.reference === 'string') {
-          const target = RELATIVE_REFERENCE.exec(child.reference)?.[1];
-          const allowed = (targetProfile ?? []).map((url) => url.slice(url.lastIndexOf('/') + 1));
-          if (target && defs.isResourceType(target) && allowed.length > 0 && !allowed.includes('Resource') && !allowed.includes(target)) {
-            issue(`A reference to type ${target}, where ${element} allows ${allowed.join(', ')}`, `${at}.reference`);
-          }
-        }
-        found.push(...typedIssues(defs, child, childType, at));
-      }
-    });
+    if (Array.isArray(value)) {
+      value.forEach((item: unknown, i) => visit(key, property, item, i));
+    } else {
+      visit(key, property, value, undefined);
+    }
   }
-  return found;
+}
+
+function isElement(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The type of a value of an element of type `code`: a resource's own type where the element holds any Resource. */
+function typeOf(code: string, value: Record<string, unknown>): string {
+  return code === 'Resource' && typeof value.resourceType === 'string' ? value.resourceType : code;
 }
 
 /**
@@ -236,24 +259,16 @@ const URI_TYPES = new Set(['canonical', 'uri', 'url']);
 
 /** Adds every local reference ('#…') in the value: Reference.reference, and canonical, uri and url values. */
 function localReferences(defs: FhirDefinitions, object: Record<string, unknown>, typeName: string, into: Set<string>): Set<string> {
-  for (const [key, value] of Object.entries(object)) {
-    const property = key === 'resourceType' || key.startsWith('_') ? undefined : defs.propertyType(typeName, key);
-    if (!property) {
-      continue;
-    }
-    const { code } = property.type;
-    for (const item of Array.isArray(value) ? (value as unknown[]) : [value]) {
-      if (typeof item === 'string' && URI_TYPES.has(code) && item.startsWith('#')) {
-        into.add(item);
-      } else if (typeof item === 'object' && item !== null) {
-        const child = item as Record<string, unknown>;
-        if (code === 'Reference' && typeof child.reference === 'string' && child.reference.startsWith('#')) {
-          into.add(child.reference);
-        }
-        localReferences(defs, child, code === 'Resource' && typeof child.resourceType === 'string' ? child.resourceType : code, into);
+  forEachTypedValue(defs, object, typeName, (_key, { type: { code } }, item) => {
+    if (typeof item === 'string' && URI_TYPES.has(code) && item.startsWith('#')) {
+      into.add(item);
+    } else if (isElement(item)) {
+      if (code === 'Reference' && typeof item.reference === 'string' && item.reference.startsWith('#')) {
+        into.add(item.reference);
       }
+      localReferences(defs, item, typeOf(code, item), into);
     }
-  }
+  });
   return into;
 }
 
