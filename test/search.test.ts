@@ -604,6 +604,41 @@ describe.each(BACKENDS)('FHIR search on %s', (backend) => {
     expect(bad.status).toBe(400);
   });
 
+  test('without _sort, results come in creation order, and a resource updated between pages keeps its place', async () => {
+    const sys = marker('creation-order');
+    const subject = await patient(sys);
+    const made: (Resource & { id: string })[] = [];
+    for (let i = 0; i < 7; i++) {
+      made.push(await observation(sys, { subject: { reference: `Patient/${subject.id}` }, valueInteger: i }));
+    }
+    const order = (res: TestResponse): number[] => (res.body.entry ?? []).filter((e: any) => e.search.mode === 'match').map((e: any) => e.resource.valueInteger);
+    const link = (res: TestResponse, relation: string): string | undefined => res.body.link.find((l: any) => l.relation === relation)?.url;
+    const update = async (i: number): Promise<void> => {
+      const res = await server.request(`Observation/${made[i].id}`, { method: 'PUT', json: { ...made[i], valueInteger: i, note: [{ text: 'edited' }] } });
+      expect(res.status).toBe(200);
+    };
+    // Driven by the reference to one patient (in id order from its index), with and without another criterion.
+    for (const query of [`subject=Patient/${subject.id}`, `patient=${subject.id}&code=${q(sys + '|x')}`]) {
+      const page1 = await search(`Observation?${query}&_count=3`);
+      expect(order(page1)).toEqual([0, 1, 2]);
+      // Updating a resource already seen and one not yet seen moves neither: each is listed once, in its place.
+      await update(1);
+      await update(4);
+      const page2 = await search(link(page1, 'next')!);
+      expect(order(page2)).toEqual([3, 4, 5]);
+      const page3 = await search(link(page2, 'next')!);
+      expect(order(page3)).toEqual([6]);
+      expect(link(page3, 'next')).toBeUndefined();
+      expect(order(await search(link(page3, 'previous')!))).toEqual([3, 4, 5]);
+      expect(order(await search(link(page2, 'previous')!))).toEqual([0, 1, 2]);
+    }
+    // Driven by a token, the same order.
+    const byCode = await search(`Observation?code=${q(sys + '|x')}&_count=4`);
+    expect(order(byCode)).toEqual([0, 1, 2, 3]);
+    await update(2);
+    expect(order(await search(link(byCode, 'next')!))).toEqual([4, 5, 6]);
+  });
+
   test('_total, _summary=count, _summary=true, _elements', async () => {
     const sys = marker('summary');
     const a = await patient(sys, {

@@ -264,6 +264,12 @@ const MIGRATIONS: readonly string[] = [
   DROP INDEX sp_token_value_idx;
   CREATE INDEX sp_token_value_idx ON sp_token (resource_type, code, value, system) INCLUDE (id);
   `,
+  `
+  -- A reference to one resource lists its referrers in id order, the default order of a search
+  -- (search-sql.ts, searchFrom): a page of a patient's Observations reads that page only.
+  DROP INDEX sp_reference_target_idx;
+  CREATE INDEX sp_reference_target_idx ON sp_reference (resource_type, code, target_id, id, target_type);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

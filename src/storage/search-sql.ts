@@ -7,7 +7,7 @@ import { normalizeString } from './search-index.js';
 
 /**
  * Compiles a parsed FHIR search into ONE SQL statement over the resource table and the
- * per-type search-index tables (see whereClause for how the filters drive it); chains and _has
+ * per-type search-index tables (see searchFrom for how the filters drive it); chains and _has
  * nest the same compiler over another alias, so they compose to any depth.
  */
 class Sql {
@@ -26,7 +26,7 @@ class Sql {
 
 const COLUMNS = 'r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.content';
 
-/** One ORDER BY key: the _sort keys, then last_updated and id, which make the order total. */
+/** One ORDER BY key: the _sort keys, then the id, which makes the order total. */
 interface SortKey {
   expression: string;
   descending: boolean;
@@ -42,19 +42,26 @@ interface SortKey {
 export function compileSearch(req: SearchRequest): { text: string; params: unknown[] } {
   const sql = new Sql();
   const keys = sortKeys(sql, req, 'r');
-  let where = whereClause(sql, req, 'r');
   const backwards = req.cursor?.direction === 'previous';
+  let bound: IdBound | undefined;
+  let keyset = '';
   if (req.cursor) {
     if (req.cursor.values.length !== keys.length) {
       throw badRequest('_cursor does not belong to this search (its sort changed): start again from the first page', '_cursor');
     }
-    where += ` AND ${keysetCondition(sql, keys, req.cursor.values, backwards ? 'before' : 'after')}`;
+    keyset = ` AND ${keysetCondition(sql, keys, req.cursor.values, backwards ? 'before' : 'after')}`;
+    const first = req.cursor.values[0];
+    if (keys[0].expression === 'r.id' && first !== null) {
+      // Every row past the cursor has an id on the cursor's side of it, when the id leads the order.
+      bound = { op: keys[0].descending !== backwards ? '<=' : '>=', id: first };
+    }
   }
+  const { from, where } = searchFrom(sql, req, 'r', bound);
   const select = keys.map((k, i) => `${k.expression} AS sort_${i}`).join(', ');
   const order = keys.map((k, i) => `sort_${i} ${orderDirection(k, backwards)}`).join(', ');
   const offset = req.cursor ? 0 : req.offset;
   return {
-    text: `SELECT ${COLUMNS}, ${select} FROM resource r WHERE ${where} ORDER BY ${order} LIMIT ${sql.p(req.count)} OFFSET ${sql.p(offset)}`,
+    text: `SELECT ${COLUMNS}, ${select} FROM ${from} WHERE ${where}${keyset} ORDER BY ${order} LIMIT ${sql.p(req.count)} OFFSET ${sql.p(offset)}`,
     params: sql.params,
   };
 }
@@ -87,7 +94,7 @@ function keysetCondition(sql: Sql, keys: SortKey[], values: (string | null)[], t
  */
 export function compileLastN(req: SearchRequest, max: number): { text: string; params: unknown[] } {
   const sql = new Sql();
-  const where = whereClause(sql, req, 'r');
+  const { from, where } = searchFrom(sql, req, 'r');
   const date = sortKey(sql, { param: req.sort[0].param, descending: true }, 'r');
   const codeKey = `(SELECT string_agg(coalesce(c.system, '') || '|' || coalesce(c.value, c.display, ''), ',' ORDER BY c.system, c.value)
     FROM sp_token c WHERE c.resource_type = r.resource_type AND c.id = r.id AND c.code = ${sql.p('code')})`;
@@ -95,7 +102,7 @@ export function compileLastN(req: SearchRequest, max: number): { text: string; p
     text: `SELECT ${COLUMNS} FROM (
       SELECT r.*, ${codeKey} AS code_key,
         row_number() OVER (PARTITION BY ${codeKey} ORDER BY ${date.expression} DESC NULLS LAST, r.last_updated DESC, r.id) AS rank
-      FROM resource r WHERE ${where}) r
+      FROM ${from} WHERE ${where}) r
     WHERE rank <= ${sql.p(max)} ORDER BY code_key, rank`,
     params: sql.params,
   };
@@ -103,25 +110,44 @@ export function compileLastN(req: SearchRequest, max: number): { text: string; p
 
 export function compileCount(req: SearchRequest): { text: string; params: unknown[] } {
   const sql = new Sql();
-  return { text: `SELECT count(*) AS count FROM resource r WHERE ${whereClause(sql, req, 'r')}`, params: sql.params };
+  const { from, where } = searchFrom(sql, req, 'r');
+  return { text: `SELECT count(*) AS count FROM ${from} WHERE ${where}`, params: sql.params };
 }
 
+/** Rows of a search whose order leads with the id start at this id (a keyset cursor's). */
+interface IdBound {
+  op: '>=' | '<=';
+  id: string;
+}
+
+type ValueFilter = Extract<SearchFilter, { kind: 'value' }>;
+
 /**
- * The filters drive the search from the index: the first plain value filter selects candidate ids
- * from its index table, and the other index filters are checked against those ids before any
+ * The filters drive the search from the index: one plain value filter (the driver) selects candidate
+ * ids from its index table, and the other index filters are checked against those ids before any
  * resource row is read (measured on Observation?patient&code: 3-4 ms down to under 2 ms, where
  * independent EXISTS clauses let the planner fetch every one of the patient's resources first).
  * Filters on the resource row itself (_id, _lastUpdated, _text, access) apply to the row.
+ *
+ * A reference to one resource (subject=Patient/1, patient=1) drives when there is one: its matches
+ * are bounded by that resource's compartment, where a code or a date may match much of the server.
+ * Its index yields the candidates in id order, so without _sort (id order) they join the resource
+ * rows as a distinct, ordered set: a page reads its own rows and stops, instead of reading and
+ * sorting all of the patient's resources for each page (measured on a patient's 200 Observations,
+ * 50 a page: 0.9 ms against 2.3 ms of execution on PGlite). Otherwise the candidates are an IN
+ * list, which leaves the planner free to probe the index from the resource rows instead.
  */
-function whereClause(sql: Sql, req: SearchRequest, alias: string): string {
+function searchFrom(sql: Sql, req: SearchRequest, alias: string, bound?: IdBound): { from: string; where: string } {
   const ofType = (a: string): string =>
     req.acrossTypes ? `${a}.resource_type = ANY(${sql.p(req.acrossTypes)}::text[])` : `${a}.resource_type = ${sql.p(req.resourceType)}`;
   const conditions = [ofType(alias), `NOT ${alias}.deleted`];
-  const driver = req.filters.find(
-    (f): f is Extract<SearchFilter, { kind: 'value' }> => f.kind === 'value' && f.modifier !== 'missing' && f.modifier !== 'not' && f.modifier !== 'not-in' && TABLE_OF[f.param.type] !== undefined,
-  );
+  const plain = (f: SearchFilter): f is ValueFilter =>
+    f.kind === 'value' && f.modifier !== 'missing' && f.modifier !== 'not' && f.modifier !== 'not-in' && TABLE_OF[f.param.type] !== undefined;
+  const drivers = req.filters.filter(plain);
+  const driver = drivers.find(isOneLocalReference) ?? drivers[0];
+  const from = `resource ${alias}`;
   if (!driver) {
-    return [...conditions, ...req.filters.map((f) => filterCondition(sql, f, alias))].join(' AND ');
+    return { from, where: [...conditions, ...req.filters.map((f) => filterCondition(sql, f, alias))].join(' AND ') };
   }
   const d = sql.alias('d');
   const onIndex = (f: SearchFilter): boolean => f.kind === 'value' || f.kind === 'composite' || f.kind === 'chain' || f.kind === 'has';
@@ -133,8 +159,27 @@ function whereClause(sql: Sql, req: SearchRequest, alias: string): string {
     `(${driver.values.map((v) => valueMatch(sql, driver.param, driver.modifier, v, d)).join(' OR ')})`,
     ...others.filter(onIndex).map((f) => filterCondition(sql, f, d)),
   ];
+  const rowConditions = others.filter((f) => !onIndex(f)).map((f) => filterCondition(sql, f, alias));
+  if (isOneLocalReference(driver) && !req.acrossTypes && req.sort.length === 0) {
+    if (bound) {
+      inner.push(`${d}.id ${bound.op} ${sql.p(bound.id)}`);
+    }
+    const candidates = `(SELECT DISTINCT ${d}.id FROM ${index.table} ${d} WHERE ${inner.join(' AND ')}) ${d}`;
+    return { from: `${from} JOIN ${candidates} ON ${alias}.id = ${d}.id`, where: [...conditions, ...rowConditions].join(' AND ') };
+  }
   conditions.push(`${alias}.id IN (SELECT ${d}.id FROM ${index.table} ${d} WHERE ${inner.join(' AND ')})`);
-  return [...conditions, ...others.filter((f) => !onIndex(f)).map((f) => filterCondition(sql, f, alias))].join(' AND ');
+  return { from, where: [...conditions, ...rowConditions].join(' AND ') };
+}
+
+/** A reference filter naming one resource by id or Type/id: its index rows come in id order. */
+function isOneLocalReference(filter: ValueFilter): boolean {
+  return filter.param.type === 'reference' && filter.modifier !== 'identifier' && filter.values.length === 1 && localReference(filter.values[0]) !== undefined;
+}
+
+/** The type and id of a relative reference (Type/id) or a bare id; undefined for an absolute URL or a canonical. */
+function localReference(value: string): { type?: string; id: string } | undefined {
+  const local = /^(?:([A-Z][A-Za-z]+)\/)?([A-Za-z0-9\-.]{1,64})$/.exec(value);
+  return local ? { type: local[1], id: local[2] } : undefined;
 }
 
 /** SQL condition matching resources (row alias `r`) that satisfy one filter. */
@@ -328,15 +373,15 @@ function referenceMatch(sql: Sql, param: SearchParamDef, modifier: string | unde
     }
     type = modifier;
   }
-  const local = /^(?:([A-Z][A-Za-z]+)\/)?([A-Za-z0-9\-.]{1,64})$/.exec(value);
+  const local = localReference(value);
   if (local) {
-    const refType = local[1] ?? type;
-    if (local[1] && type && local[1] !== type) {
+    const refType = local.type ?? type;
+    if (local.type && type && local.type !== type) {
       throw badRequest(`Reference ${value} does not match the :${type} modifier`, param.code);
     }
     return refType
-      ? `(${t}.target_type = ${sql.p(refType)} AND ${t}.target_id = ${sql.p(local[2])})`
-      : `${t}.target_id = ${sql.p(local[2])}`;
+      ? `(${t}.target_type = ${sql.p(refType)} AND ${t}.target_id = ${sql.p(local.id)})`
+      : `${t}.target_id = ${sql.p(local.id)}`;
   }
   if (!/^[a-z][a-z0-9+.-]*:\S+$/i.test(value)) {
     throw badRequest(`Invalid reference "${value}" for ${param.code}: expected an id, Type/id or an absolute URL`, param.code);
@@ -514,11 +559,13 @@ function specialCondition(sql: Sql, filter: Extract<SearchFilter, { kind: 'speci
 
 function sortKeys(sql: Sql, req: SearchRequest, r: string): SortKey[] {
   const keys = req.sort.map((rule) => sortKey(sql, rule, r));
-  keys.push({ expression: `${r}.last_updated`, descending: false, type: 'timestamptz' });
+  // The id, not the time of the last update, ends the order: a resource updated while a client
+  // pages keeps its place. Server-assigned ids lead with their creation time (resource-id.ts), so
+  // without _sort a search lists resources in the order they were created.
+  keys.push({ expression: `${r}.id`, descending: false, type: 'text' });
   if (req.acrossTypes && req.acrossTypes.length > 1) {
     keys.push({ expression: `${r}.resource_type`, descending: false, type: 'text' }); // ids are unique within a type only
   }
-  keys.push({ expression: `${r}.id`, descending: false, type: 'text' });
   return keys;
 }
 

@@ -128,7 +128,7 @@ export function encodeCursor(cursor: SearchCursor): string {
 function decodeCursor(value: string): SearchCursor {
   try {
     const [d, ...values] = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as unknown[];
-    if ((d === 'n' || d === 'p') && values.length >= 2 && values.every((v) => v === null || typeof v === 'string')) {
+    if ((d === 'n' || d === 'p') && values.length >= 1 && values.every((v) => v === null || typeof v === 'string')) {
       return { direction: d === 'n' ? 'next' : 'previous', values: values as (string | null)[] };
     }
   } catch {
