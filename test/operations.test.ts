@@ -117,6 +117,32 @@ describe.each(BACKENDS)('FHIR operations on %s', (backend) => {
       expect(bad.status).toBe(400);
       expect(bad.body.issue[0].details.text).toBe('start must be a date, got "yesterday"');
     });
+
+    test('an input the operation does not declare is refused, or dropped under Prefer: handling=lenient', async () => {
+      const p = await create(server, { resourceType: 'Patient', name: [{ family: 'Strictparams' }] });
+      const o = await create(server, heartRate(p.id, '2024-01-01T10:00:00Z'));
+      const typo = await server.request(`Patient/${p.id}/$everything?_typ=Observation`);
+      expect(typo.status).toBe(400);
+      expect(typo.body.issue[0].expression).toEqual(['_typ']);
+      expect(typo.body.issue[0].details.text).toMatch(/^Unknown parameter "_typ" for \$everything; it takes start, end, _since, _type, _count, _offset/);
+      // In a POSTed Parameters resource too.
+      const posted = await server.request(`Patient/${p.id}/$everything`, {
+        method: 'POST',
+        json: { resourceType: 'Parameters', parameter: [{ name: 'begin', valueDate: '2024-01-01' }] },
+      });
+      expect(posted.status).toBe(400);
+      expect(posted.body.issue[0].expression).toEqual(['begin']);
+      const lenient = await server.request(`Patient/${p.id}/$everything?_typ=Observation&_type=Patient`, { headers: { Prefer: 'handling=lenient' } });
+      expect(lenient.status).toBe(200);
+      expect(keys(lenient.body)).toEqual([`Patient/${p.id}`]);
+      // A parameter declared at most once may not come twice; the response-format parameters are always taken.
+      const twice = await server.request(`Patient/${p.id}/$everything?start=2024-01-01&start=2025-01-01`);
+      expect(twice.status).toBe(400);
+      expect(twice.body.issue[0].details.text).toBe('Parameter "start" of $everything may be given once, got 2');
+      const pretty = await server.request(`Patient/${p.id}/$everything?_pretty=true&_format=json`);
+      expect(pretty.status).toBe(200);
+      expect(keys(pretty.body).sort()).toEqual([`Patient/${p.id}`, `Observation/${o.id}`].sort());
+    });
   });
 
   describe('Observation/$lastn', () => {

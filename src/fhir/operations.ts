@@ -43,6 +43,11 @@ export interface OperationContext {
 export interface OperationModule {
   definition: OperationDefinition;
   handler: (ctx: OperationContext) => Promise<Resource | FhirResponse>;
+  /**
+   * Inputs the definition does not declare are search parameters of the operation's resource type
+   * (as R4 defines $lastn), which the handler parses and checks itself.
+   */
+  takesSearchParameters?: true;
 }
 
 /** An operation module's optional boot hook (e.g. registering the job handlers it enqueues). */
@@ -140,6 +145,9 @@ export class OperationRegistry {
         bodyResource = body;
       }
     }
+    if (!op.takesSearchParameters) {
+      params = checkInputs(op.definition, params, request.lenient);
+    }
     const result = await op.handler({ router: this.router, platform: this.platform, request, ...target, params, bodyResource, scope });
     return 'status' in result && 'headers' in result ? (result as FhirResponse) : { status: 200, resource: result as Resource, headers: {} };
   }
@@ -169,6 +177,37 @@ export class OperationRegistry {
       this.register({ definition, handler: module.handler });
     }
   }
+}
+
+/** The general parameters (http.html) the HTTP layer honours for every interaction, operations included. */
+const RESPONSE_FORMAT_PARAMETERS = new Set(['_format', '_pretty']);
+
+/**
+ * An operation's inputs against its definition: an input it does not declare is refused (400), as an
+ * unknown search parameter is, rather than silently ignored — or dropped under Prefer: handling=lenient —
+ * and one declared at most once may not be given twice.
+ */
+function checkInputs(definition: OperationDefinition, params: Parameters, lenient: boolean): Parameters {
+  const declared = new Map((definition.parameter ?? []).filter((p) => p.use === 'in').map((p) => [p.name, p.max]));
+  const seen = new Map<string, number>();
+  const parameter = (params.parameter ?? []).filter((p) => {
+    if (RESPONSE_FORMAT_PARAMETERS.has(p.name)) return false;
+    if (!declared.has(p.name)) {
+      if (lenient) return false;
+      throw badRequest(
+        `Unknown parameter "${p.name}" for $${definition.code}; it takes ${[...declared.keys()].join(', ') || 'no parameters'} (send Prefer: handling=lenient to ignore unknown parameters)`,
+        p.name,
+      );
+    }
+    seen.set(p.name, (seen.get(p.name) ?? 0) + 1);
+    return true;
+  });
+  for (const [name, count] of seen) {
+    if (declared.get(name) === '1' && count > 1) {
+      throw badRequest(`Parameter "${name}" of $${definition.code} may be given once, got ${count}`, name);
+    }
+  }
+  return { ...params, parameter };
 }
 
 function appliesTo(def: OperationDefinition, level: OperationContext['level'], resourceType?: string): boolean {

@@ -24,6 +24,7 @@ export const lastnOperation: OperationModule = {
       { name: 'return', use: 'out', min: 1, max: '1', type: 'Bundle' },
     ],
   },
+  takesSearchParameters: true,
   async handler(ctx) {
     const maxRaw = paramValue(ctx.params, 'max');
     const max = maxRaw === undefined ? 1 : Number(maxRaw);
