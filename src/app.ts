@@ -105,6 +105,7 @@ export async function createApp(config: Config, sql: SqlClient, defs: FhirDefini
     operations.register(op);
   }
   await operations.loadCustomOperations();
+  await operations.publishDefinitions();
   const audit = new AuditLog(repo, logger);
   const auth = await createAuthServer({
     config,

@@ -466,6 +466,22 @@ describe.each(BACKENDS)('FHIR operations on %s', (backend) => {
     });
   });
 
+  test('every operation /metadata names is a stored OperationDefinition its canonical resolves to', async () => {
+    const cs = await server.request('metadata');
+    const named: { name: string; definition: string }[] = [
+      ...cs.body.rest[0].operation,
+      ...cs.body.rest[0].resource.flatMap((r: any) => r.operation ?? []),
+    ];
+    expect(named.map((o) => o.name)).toEqual(expect.arrayContaining(['everything', 'lastn', 'validate', 'match', 'chat', 'risk-assess', 'resource-counts']));
+    for (const canonical of new Set(named.map((o) => o.definition))) {
+      const found = await server.request(`OperationDefinition?url=${encodeURIComponent(canonical)}`);
+      expect(found.body.entry?.map((e: any) => e.resource.url)).toEqual([canonical]);
+      const read = await server.request(`OperationDefinition/${found.body.entry[0].resource.id}`);
+      expect(read.status).toBe(200);
+      expect(named.filter((o) => o.definition === canonical).map((o) => o.name)).toContain(read.body.code);
+    }
+  });
+
   describe('custom operation $resource-counts', () => {
     test('counts per type match what was created', async () => {
       const before = await server.request('$resource-counts?_type=Practitioner,Location');

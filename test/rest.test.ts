@@ -428,6 +428,10 @@ describe('the embedded database on disk', () => {
         expect(read.status).toBe(200);
         expect(read.body.name[0].family).toBe('Persisted');
         expect(read.body.meta.versionId).toBe('1');
+        // The server's OperationDefinitions, stored at the first boot, are left as they are by the second.
+        const definitions = await second.request('OperationDefinition?_count=100');
+        expect(definitions.body.entry.length).toBeGreaterThanOrEqual(4);
+        expect(definitions.body.entry.map((e: any) => e.resource.meta.versionId)).toEqual(definitions.body.entry.map(() => '1'));
       } finally {
         await second.close();
       }

@@ -1,6 +1,6 @@
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
 import { AUTH_ROUTES } from '../auth/provider.js';
-import type { OperationModule } from './operations.js';
+import { appliesTo, type OperationModule } from './operations.js';
 import type { FhirRouter } from './router.js';
 
 const TYPE_INTERACTIONS = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type'] as const;
@@ -47,7 +47,7 @@ export function buildCapabilityStatement(router: FhirRouter, operations: Operati
         .filter((p) => p.expression && p.code !== '_id' && p.code !== '_lastUpdated')
         .map((p) => ({ name: p.code, type: p.type, definition: p.url })),
     ],
-    operation: operations.filter((op) => op.definition.resource?.includes(type as never) && (op.definition.type || op.definition.instance)).map(opRef),
+    operation: operations.filter((op) => appliesTo(op.definition, 'type', type) || appliesTo(op.definition, 'instance', type)).map(opRef),
   }));
   return {
     resourceType: 'CapabilityStatement',

@@ -2,6 +2,7 @@ import type { CapabilityStatement, OperationDefinition, Parameters, ParametersPa
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 import type { DocumentPipeline } from '../documents/pipeline.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import type { LlmProvider } from '../ai/llm.js';
@@ -152,6 +153,35 @@ export class OperationRegistry {
     return 'status' in result && 'headers' in result ? (result as FhirResponse) : { status: 200, resource: result as Resource, headers: {} };
   }
 
+  /**
+   * Stores every registered OperationDefinition as a resource under its own id, so that each
+   * definition /metadata names can be read (OperationDefinition/[id]) and its canonical resolved
+   * (OperationDefinition?url=…) like any other resource. An unchanged one is left as it is, so a
+   * restart writes no version; a changed one gets a new version. Every process does this at boot:
+   * when two boot at once, the later insert of a new definition conflicts, and its retry finds the
+   * other's write and leaves it.
+   */
+  async publishDefinitions(): Promise<void> {
+    const definitions = this.all.map((op) => op.definition as OperationDefinition & { id: string });
+    const repo = this.router.repo;
+    const publish = (): Promise<void> =>
+      repo.transaction(async (w) => {
+        const stored = await repo.readMany(definitions.map(({ id }) => ({ resourceType: 'OperationDefinition', id })), w.tx);
+        const current = new Map(stored.map((s) => [s.id, s.resource]));
+        for (const definition of definitions) {
+          const { meta: _meta, ...content } = current.get(definition.id) ?? {};
+          if (!isDeepStrictEqual(content, definition)) {
+            await w.update(definition).catch((err: unknown) => {
+              throw err instanceof FhirError && err.status === 422
+                ? new Error(`OperationDefinition/${definition.id} is not valid: ${err.issues.map((i) => `${i.expression?.join() ?? ''} ${i.details?.text ?? ''}`.trim()).join('; ')}`)
+                : err;
+            });
+          }
+        }
+      });
+    await publish().catch(publish);
+  }
+
   /** Loads every operations/<name>/ folder: operation.json (OperationDefinition) + handler module. */
   async loadCustomOperations(): Promise<void> {
     const root = projectRoot();
@@ -165,8 +195,8 @@ export class OperationRegistry {
         continue;
       }
       const definition = JSON.parse(readFileSync(jsonPath, 'utf8')) as OperationDefinition;
-      if (definition.resourceType !== 'OperationDefinition' || !definition.code) {
-        throw new Error(`operations/${name}/operation.json is not an OperationDefinition with a code`);
+      if (definition.resourceType !== 'OperationDefinition' || !definition.code || !definition.id) {
+        throw new Error(`operations/${name}/operation.json is not an OperationDefinition with an id and a code`);
       }
       // Relative specifier: resolves to the compiled handler under dist/ and to the .ts source under jest.
       const module = (await import(`../../operations/${name}/handler.js`)) as { handler?: OperationModule['handler']; setup?: OperationSetup };
@@ -210,7 +240,8 @@ function checkInputs(definition: OperationDefinition, params: Parameters, lenien
   return { ...params, parameter };
 }
 
-function appliesTo(def: OperationDefinition, level: OperationContext['level'], resourceType?: string): boolean {
+/** Whether an operation is defined at this level for this type: one on `Resource`, or on no type named, is on every type. */
+export function appliesTo(def: OperationDefinition, level: OperationContext['level'], resourceType?: string): boolean {
   if (level === 'system') {
     return def.system === true;
   }
