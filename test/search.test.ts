@@ -708,6 +708,17 @@ describe.each(BACKENDS)('FHIR search on %s', (backend) => {
       page = await search(next);
     }
     expect(seen.sort()).toEqual([`Encounter/${e.id}`, `Observation/${o.id}`, `Patient/${p.id}`].sort());
+    // In order across types: creation order without _sort, and any _sort, forward and back.
+    const inOrder = (res: TestResponse): string[] => (res.body.entry ?? []).map((x: any) => `${x.resource.resourceType}/${x.resource.id}`);
+    const link = (res: TestResponse, relation: string): string => res.body.link.find((l: any) => l.relation === relation).url;
+    const first = await search(`?${byTag}&_count=2`);
+    expect(inOrder(first)).toEqual([`Patient/${p.id}`, `Observation/${o.id}`]);
+    const second = await search(link(first, 'next'));
+    expect(inOrder(second)).toEqual([`Encounter/${e.id}`]);
+    expect(inOrder(await search(link(second, 'previous')))).toEqual([`Patient/${p.id}`, `Observation/${o.id}`]);
+    const newest = await search(`?_type=Patient,Observation,Encounter&${byTag}&_sort=-_lastUpdated&_count=2`);
+    expect(inOrder(newest)).toEqual([`Encounter/${e.id}`, `Observation/${o.id}`]);
+    expect(inOrder(await search(link(newest, 'next')))).toEqual([`Patient/${p.id}`]);
     // A parameter some type searched lacks, an unknown type, and what needs one type.
     const notCommon = await server.request(`?_type=Patient,Observation&code=${q('http://loinc.org|8867-4')}`);
     expect(notCommon.status).toBe(400);
