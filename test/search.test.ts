@@ -719,6 +719,8 @@ describe.each(BACKENDS)('FHIR search on %s', (backend) => {
     const newest = await search(`?_type=Patient,Observation,Encounter&${byTag}&_sort=-_lastUpdated&_count=2`);
     expect(inOrder(newest)).toEqual([`Encounter/${e.id}`, `Observation/${o.id}`]);
     expect(inOrder(await search(link(newest, 'next')))).toEqual([`Patient/${p.id}`]);
+    const noneStored = await search(`?_type=EffectEvidenceSynthesis&${byTag}`); // a type nothing in this suite writes
+    expect([noneStored.status, noneStored.body.total, noneStored.body.entry]).toEqual([200, 0, undefined]);
     // A parameter some type searched lacks, an unknown type, and what needs one type.
     const notCommon = await server.request(`?_type=Patient,Observation&code=${q('http://loinc.org|8867-4')}`);
     expect(notCommon.status).toBe(400);

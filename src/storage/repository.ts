@@ -204,7 +204,13 @@ export class Repository {
   }
 
   async search(request: SearchRequest, db: SqlExecutor = this.sql): Promise<StoredResource[]> {
-    const { text, params } = compileSearch(request);
+    // A search across types reads each type apart (search-sql.ts): the types that have no rows at
+    // all are left out first, as planning a part for each of R4's 147 types took 16-25 ms.
+    const types = request.acrossTypes && (await this.typesStored(request.acrossTypes, db));
+    if (types?.length === 0) {
+      return [];
+    }
+    const { text, params } = compileSearch(request, types);
     const rows = await db.query<Row & Record<string, unknown>>(text, params, { customPlan: true });
     return rows.map((row) => {
       const sortKey: (string | null)[] = [];
@@ -214,6 +220,19 @@ export class Repository {
       }
       return { ...this.toStored(row), sortKey };
     });
+  }
+
+  /** Those of `types` that have rows (deleted ones too), found by skipping through the primary key: one probe per type stored. */
+  private async typesStored(types: readonly string[], db: SqlExecutor): Promise<string[]> {
+    const rows = await db.query<{ t: string }>(
+      `WITH RECURSIVE stored(t) AS (
+         SELECT min(resource_type) FROM resource
+         UNION ALL
+         SELECT (SELECT min(resource_type) FROM resource WHERE resource_type > stored.t) FROM stored WHERE stored.t IS NOT NULL)
+       SELECT t FROM stored WHERE t = ANY($1::text[])`,
+      [types],
+    );
+    return rows.map((row) => row.t);
   }
 
   async lastN(request: SearchRequest, max: number, db: SqlExecutor = this.sql): Promise<StoredResource[]> {
