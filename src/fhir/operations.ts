@@ -12,7 +12,7 @@ import type { Writer } from '../storage/repository.js';
 import { buildCapabilityStatement } from './capability.js';
 import { badRequest, FhirError, issue, notFound } from './outcome.js';
 import type { FhirRouter } from './router.js';
-import type { FhirRequest, FhirResponse } from './types.js';
+import { FORMAT_PARAMETERS, type FhirRequest, type FhirResponse } from './types.js';
 
 /** The platform services operations build on, beyond the FHIR router. */
 export interface Platform {
@@ -209,9 +209,6 @@ export class OperationRegistry {
   }
 }
 
-/** The general parameters (http.html) the HTTP layer honours for every interaction, operations included. */
-const RESPONSE_FORMAT_PARAMETERS = new Set(['_format', '_pretty']);
-
 /**
  * An operation's inputs against its definition: an input it does not declare is refused (400), as an
  * unknown search parameter is, rather than silently ignored — or dropped under Prefer: handling=lenient —
@@ -221,7 +218,7 @@ function checkInputs(definition: OperationDefinition, params: Parameters, lenien
   const declared = new Map((definition.parameter ?? []).filter((p) => p.use === 'in').map((p) => [p.name, p.max]));
   const seen = new Map<string, number>();
   const parameter = (params.parameter ?? []).filter((p) => {
-    if (RESPONSE_FORMAT_PARAMETERS.has(p.name)) return false;
+    if (FORMAT_PARAMETERS.includes(p.name)) return false;
     if (!declared.has(p.name)) {
       if (lenient) return false;
       throw badRequest(

@@ -13,7 +13,7 @@ import { parseSearch } from './search/parse.js';
 import type { SearchRequest } from './search/types.js';
 import { executeSearch } from './searchset.js';
 import { subsetForRead } from './summary.js';
-import type { FhirRequest, FhirResponse } from './types.js';
+import { FORMAT_PARAMETERS, type FhirRequest, type FhirResponse } from './types.js';
 
 export interface RouterOptions {
   baseUrl: string;
@@ -448,7 +448,7 @@ export class FhirRouter {
       }
     }
     for (const key of q.keys()) {
-      if (!['_since', '_at', '_snapshot', '_count', '_offset', '_format', '_pretty'].includes(key) && !req.lenient) {
+      if (!['_since', '_at', '_snapshot', '_count', '_offset', ...FORMAT_PARAMETERS].includes(key) && !req.lenient) {
         throw badRequest(`Unknown history parameter "${key}"`, key);
       }
     }

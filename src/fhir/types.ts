@@ -1,6 +1,9 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { AccessPolicy } from '../auth/policy.js';
 
+/** The general parameters (http.html) the HTTP layer honours on every interaction: each handler takes them as known and leaves them alone. */
+export const FORMAT_PARAMETERS: readonly string[] = ['_format', '_pretty'];
+
 /**
  * A FHIR interaction request, independent of HTTP: the REST layer builds one from a Koa context,
  * and batch/transaction processing builds one per Bundle entry, so both go through one dispatcher.

@@ -1,6 +1,7 @@
 import type { FhirDefinitions, SearchParamDef } from '../definitions.js';
 import { badRequest, FhirError } from '../outcome.js';
 import { parseElements, parseSummary } from '../summary.js';
+import { FORMAT_PARAMETERS } from '../types.js';
 import type { IncludeRule, SearchCursor, SearchFilter, SearchRequest, SortRule } from './types.js';
 
 export interface ParseOptions {
@@ -13,7 +14,7 @@ export interface ParseOptions {
 }
 
 /** Parameters that control the result set rather than filter it (FHIR R4 §3.1.1.5). */
-const RESULT_PARAMS = new Set(['_count', '_offset', '_cursor', '_sort', '_total', '_summary', '_elements', '_include', '_revinclude', '_format', '_pretty', '_contained', '_containedType']);
+const RESULT_PARAMS = new Set(['_count', '_offset', '_cursor', '_sort', '_total', '_summary', '_elements', '_include', '_revinclude', '_contained', '_containedType', ...FORMAT_PARAMETERS]);
 const SPECIAL_CODES = new Set(['_id', '_lastUpdated', '_text', '_content']);
 
 /**
